@@ -1,8 +1,9 @@
 /* chain_smt.h -- the authenticated state: a compressed sparse Merkle tree in LMDB.
  *
  * Jellyfish-style storage (Diem's JMT, binary): every node is written once,
- * under the key  version(8, big-endian) || depth(1) || path(32, bits past
- * depth zeroed), and never changed.  An inner node records for each child its
+ * under the key  version(8, big-endian) || depth(2, big-endian) || path(32,
+ * bits past depth zeroed), and never changed (depth takes two bytes because a
+ * leaf may sit at depth 256; record layouts: chain_smt.c).  An inner node records for each child its
  * kind, the version it was written at, and its hash, so reading the tree at a
  * version is a walk down from that version's root.  New nodes of a version
  * sort after all older ones, so a block's writes append to the B-tree.
@@ -80,7 +81,7 @@ int chain_smt_get(MDB_txn *txn, const struct chain_smt *smt, uint64_t version,
                   size_t *value_len /* OUT */) CHAIN_MUST_USE;
 
 /* Proof for key_hash at version: membership when the key is present (then
- * *value/*value_len are set as in chain_smt_get, else NULL/0), otherwise
+ * value and value_len are set as in chain_smt_get, else NULL/0), otherwise
  * non-membership.  Errors: VERSION_PRUNED, STORE. */
 int chain_smt_prove(MDB_txn *txn, const struct chain_smt *smt, uint64_t version,
                     const uint8_t key_hash[static CHAIN_HASH_BYTES], struct chain_proof *proof /* OUT */,
