@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# make bench: every benchmark prints its figure beside a reference measured in
+# the same run (the machine is shared and noisy: compare ratios).
+set -euo pipefail
+build=${1:-build}
+echo "== bench_chain: block execution, 1,000 accounts (reference: Ed25519 verify/s) =="
+"$build/bench_chain" --accounts 1000 --txs-per-block 10000 --blocks 5
+echo
+echo "== bench_chain: block execution, 100,000 accounts =="
+"$build/bench_chain" --accounts 100000 --txs-per-block 10000 --blocks 5
+echo
+echo "== bench_smt: state tree updates and proofs (reference: raw hashing and LMDB puts) =="
+"$build/bench_smt" ${BENCH_SMT_ARGS:-}
