@@ -12,13 +12,7 @@
 void chain_hash(uint8_t out[static CHAIN_HASH_BYTES], enum chain_tag tag, const void *data,
                 size_t len)
 {
-    crypto_generichash_state st;
-    uint8_t t = (uint8_t)tag;
-    crypto_generichash_init(&st, NULL, 0, CHAIN_HASH_BYTES);
-    crypto_generichash_update(&st, &t, 1);
-    if (len)
-        crypto_generichash_update(&st, data, len);
-    crypto_generichash_final(&st, out, CHAIN_HASH_BYTES);
+    chain_hash2(out, tag, data, len, NULL, 0);
 }
 
 void chain_hash2(uint8_t out[static CHAIN_HASH_BYTES], enum chain_tag tag, const void *a,
