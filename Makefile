@@ -5,7 +5,7 @@ BUILD_ASAN ?= build-asan
 BUILD_FUZZ ?= build-fuzz
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-asan bench fuzz format clean
+.PHONY: all deps build demo test test-asan bench soak fuzz format clean
 
 all: build
 
@@ -31,6 +31,10 @@ test-asan: deps
 
 bench: build
 	@bash scripts/bench.sh $(BUILD)
+
+# Thousands of consensus simulator seeds per engine (SOAK_SEEDS, default 2000).
+soak: build
+	@bash scripts/soak.sh $(BUILD)
 
 # Coverage-guided fuzzing with clang's libFuzzer: FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60

@@ -11,3 +11,9 @@ echo "== bench_chain: block execution, 100,000 accounts =="
 echo
 echo "== bench_smt: state tree updates and proofs (reference: raw hashing and LMDB puts) =="
 "$build/bench_smt" ${BENCH_SMT_ARGS:-}
+echo
+echo "== gridsim: messages and ticks per committed block, no faults (reference: the ideal round count) =="
+for n in 4 7 10; do
+  "$build/gridsim" --engine raft --nodes $n --seed 1 --steps 2000 --faults none | tail -1
+  "$build/gridsim" --engine pbft --nodes $n --seed 1 --steps 2000 --faults none | tail -1
+done
