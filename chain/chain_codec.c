@@ -76,7 +76,7 @@ int chain_pb_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *bytes
     }
     size_t n = protobuf_c_message_pack(m, buf);
     assert(n == packed);
-    if (memcmp(buf, bytes, n) != 0)
+    if (n > 0 && memcmp(buf, bytes, n) != 0) /* bytes may be NULL when n == 0 */
         rc = CHAIN_ERR_DECODE_NONCANONICAL;
     else if (n < len)
         rc = CHAIN_ERR_DECODE_TRAILING;

@@ -10,7 +10,7 @@ int chain_sigcache_init(struct chain_sigcache *sc, size_t capacity)
 {
     memset(sc, 0, sizeof *sc);
     size_t slots = 64;
-    while (slots < capacity) /* each generation holds up to slots/2 at load 1/2 */
+    while (slots < 2 * capacity) /* the young generation alone holds capacity at load 1/2 */
         slots <<= 1;
     for (int g = 0; g < 2; g++) {
         sc->gen[g] = calloc(slots, CHAIN_HASH_BYTES);
