@@ -2,7 +2,8 @@
  * tree stored in LMDB as immutable, versioned nodes (Diem's Jellyfish Merkle
  * tree, binary form).  Hashing rules: chain_proof.h.
  *
- * Node key (nodes db), 42 bytes:
+ * Node key (nodes db), 42 bytes in memory, stored cut after the path byte
+ * that holds bit depth-1 (10 + ceil(depth/8) bytes; see stored_key_len):
  *     version (8, big-endian) || depth (2, big-endian) || path (32, bits >= depth zeroed)
  * Depth takes two bytes because a leaf can sit at depth 256 (two keys sharing
  * 255 bits put their inner node at 255 and the leaves one level below); one
@@ -108,6 +109,17 @@ static uint64_t get_be64(const uint8_t *p)
     return v;
 }
 
+/* Bytes of a node key as stored: the path is cut after the bytes that hold
+ * its first depth bits.  Within one version and depth all stored keys have
+ * the same length and the cut bytes are zero, so LMDB's order is the order
+ * of the full 42-byte keys; shorter keys mean more per page, a shallower
+ * B-tree and cheaper comparisons on every lookup. */
+static size_t stored_key_len(const uint8_t key[static NODE_KEY_BYTES])
+{
+    unsigned depth = (unsigned)key[8] << 8 | key[9];
+    return 10u + (depth + 7u) / 8u;
+}
+
 static void node_key(uint8_t out[static NODE_KEY_BYTES], uint64_t version, unsigned depth,
                      const uint8_t path[static CHAIN_HASH_BYTES])
 {
@@ -202,7 +214,7 @@ static int read_node(MDB_txn *txn, const struct chain_smt *smt, MDB_cursor *cur,
 {
     uint8_t k[NODE_KEY_BYTES];
     node_key(k, version, depth, path);
-    MDB_val key = {.mv_size = NODE_KEY_BYTES, .mv_data = k};
+    MDB_val key = {.mv_size = stored_key_len(k), .mv_data = k};
     int rc = cur ? mdb_cursor_get(cur, &key, rec, MDB_SET) : mdb_get(txn, smt->nodes, &key, rec);
     if (rc != MDB_SUCCESS)
         return CHAIN_ERR_STORE;
@@ -806,7 +818,7 @@ int chain_smt_batch_write(MDB_txn *wtxn, const struct chain_smt *smt,
     for (size_t i = 0; i < b->n_nodes; i++) {
         const struct new_node *nn = &b->nodes[i];
         assert(nn->off + nn->len <= b->arena_len);
-        MDB_val k = {.mv_size = NODE_KEY_BYTES, .mv_data = (void *)nn->key};
+        MDB_val k = {.mv_size = stored_key_len(nn->key), .mv_data = (void *)nn->key};
         MDB_val v = {.mv_size = nn->len, .mv_data = b->arena + nn->off};
         if ((rc = put_append(wtxn, smt->nodes, &k, &v, &app)))
             return rc;
@@ -937,7 +949,7 @@ int chain_smt_prune(MDB_txn *wtxn, const struct chain_smt *smt, uint64_t keep_fr
         const uint8_t *sk = k.mv_data;
         if (get_be64(sk) > keep_from)
             break;
-        MDB_val nk = {.mv_size = NODE_KEY_BYTES, .mv_data = (void *)(sk + 8)};
+        MDB_val nk = {.mv_size = stored_key_len(sk + 8), .mv_data = (void *)(sk + 8)};
         mrc = mdb_del(wtxn, smt->nodes, &nk, NULL);
         if (mrc == MDB_SUCCESS)
             n++;
