@@ -3,7 +3,8 @@
 # Does nothing (and needs no network) when everything is present.
 set -euo pipefail
 pkgs=(gcc make cmake pkg-config liblmdb-dev libsodium-dev libevent-dev libprotobuf-c-dev
-      protobuf-c-compiler libmodbus-dev libcmocka-dev libjansson-dev)
+      protobuf-c-compiler libmodbus-dev libcmocka-dev libjansson-dev
+      glpk-utils)
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
