@@ -1976,7 +1976,9 @@ static int pbft_equivocate(struct cons *c, const uint8_t *msg, size_t len, uint6
         if (!d)
             return CONS_ERR_NOMEM;
         memcpy(d, m.data, m.len);
-        cons_put64(d + m.len, salt);
+        /* two alternative blocks, as a real equivocating primary has: the
+         * same one reaches several replicas, so split votes can form */
+        cons_put64(d + m.len, 1 + (salt & 1));
         if (!hash_block(p, d, nl, hash)) {
             free(d);
             return CONS_ERR_INVALID_ARG;
@@ -1988,7 +1990,7 @@ static int pbft_equivocate(struct cons *c, const uint8_t *msg, size_t len, uint6
         wr_bytes(&w, d, nl);
         free(d);
     } else if (m.type == PB_PREPARE || m.type == PB_COMMIT) {
-        uint64_t s = salt;
+        uint64_t s = 1 + (salt & 1);
         if (*out_len < PB_HDR + CONS_HASH_BYTES + 2 * CONS_SIG_BYTES)
             return CONS_ERR_INVALID_ARG;
         for (size_t i = 0; i < CONS_HASH_BYTES; i++) {
