@@ -12,6 +12,9 @@ echo
 echo "== bench_smt: state tree updates and proofs (reference: raw hashing and LMDB puts) =="
 "$build/bench_smt" ${BENCH_SMT_ARGS:-}
 echo
+echo "== bench_market: uniform auction and P2P clearing (reference: a plain sort of the same prices) =="
+"$build/bench_market"
+echo
 echo "== gridsim: messages and ticks per committed block, no faults (reference: the ideal round count) =="
 for n in 4 7 10; do
   "$build/gridsim" --engine raft --nodes $n --seed 1 --steps 2000 --faults none | tail -1
