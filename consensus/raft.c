@@ -124,6 +124,7 @@ struct raft {
     uint32_t votes;   /* pre-votes or votes granted (bitmask, self included) */
     uint32_t active;  /* peers heard from in this check-quorum period (leader) */
     uint64_t next[RAFT_N], match[RAFT_N], peer_applied[RAFT_N];
+    uint64_t sent[RAFT_N]; /* highest height sent to a peer in this term: an append is in flight above match */
     /* what the last emitted hard state says */
     uint64_t hs_term, hs_commit;
     int32_t hs_vote;
@@ -408,6 +409,8 @@ static int send_append(struct raft *r, struct cons_ready *out, uint32_t p, uint6
         }
     }
     assert(k == bytes);
+    if (r->sent[p] < prev + ne)
+        r->sent[p] = prev + ne;
     return cons_ready_msg(&r->base, out, p, m, k);
 }
 
@@ -726,6 +729,7 @@ static int become_leader(struct raft *r, struct cons_ready *out)
     for (uint32_t p = 0; p < r->n; p++) {
         r->next[p] = r->len + 1;
         r->match[p] = 0;
+        r->sent[p] = 0;
         r->peer_applied[p] = r->reported;
     }
     /* Figure 8: re-stamp the uncommitted suffix with our term so that it
@@ -970,6 +974,7 @@ static int on_append_resp(struct raft *r, uint32_t from, const struct raft_msg *
         if (nx < 1)
             nx = 1;
         r->next[from] = nx;
+        r->sent[from] = r->match[from];
         return send_append(r, out, from, sig_from(r));
     }
     if (m->index > r->match[from])
@@ -982,7 +987,9 @@ static int on_append_resp(struct raft *r, uint32_t from, const struct raft_msg *
     leader_commit(r);
     if ((rc = report(r, out)))
         return rc;
-    if (r->match[from] < r->len)
+    /* more to send, and nothing already on its way (a heartbeat's ack must
+     * not trigger a second copy of the append that follows it) */
+    if (r->match[from] < r->len && r->sent[from] <= r->match[from])
         return send_append(r, out, from, sig_from(r));
     return CONS_ERR_OK;
 }
