@@ -8,7 +8,9 @@
  *
  * After every step it checks: no two honest nodes commit different blocks at
  * one height; a node's committed prefix never changes (heights arrive in
- * order, once, and survive restarts); every certificate checks.  At the end
+ * order, once, and survive restarts); every certificate checks; Raft has at
+ * most one leader per term; no node holds PBFT evidence against an honest
+ * validator.  At the end
  * the network heals and every honest node must commit a new block within a
  * bounded number of ticks.  On a violation it prints the seed and the tail
  * of the trace and exits 1.
@@ -204,11 +206,15 @@ static bool *canon_set;
 static uint64_t canon_max;
 static uint8_t (*node_commit)[MAX_NODES][CONS_HASH_BYTES];
 static uint64_t violations;
+/* Raft election safety (Raft Figure 3): the leader seen for each term. */
+#define MAX_TERMS (1u << 16)
+static int16_t *term_leader; /* node + 1, 0 = none seen */
 static uint64_t msgs_sent, blocks_committed_total;
 
 /* network faults */
 static bool blocked[MAX_NODES][MAX_NODES];
 static uint32_t loss_pm, dup_pm, max_delay; /* per mille */
+static uint32_t fast_crash_pm;             /* crash right after a hard-state sync */
 static bool faults_on;
 
 static struct opts O;
@@ -442,6 +448,7 @@ static void handle_ready(uint32_t i, struct cons_ready *r, int depth)
         return;
     }
     disk_apply(&nd->disk, r);
+    bool crash_after = faults_on && nd->byz == HONEST && r->hard_state_changed && chance(fast_crash_pm, 1000);
     /* 2. send */
     for (size_t k = 0; k < r->n_msgs; k++) {
         const struct cons_out_msg *m = &r->msgs[k];
@@ -474,6 +481,13 @@ static void handle_ready(uint32_t i, struct cons_ready *r, int depth)
                    block_height(r->execute[k].data, r->execute[k].len) == xs[k].h;
     }
     cons_advance(nd->c, r);
+    if (crash_after) {
+        /* power lost just after the hard state was synced and its messages
+         * left: the node must come back with exactly what it persisted */
+        crash(i, "right after syncing its hard state");
+        nd->down_until = now_tick + 1 + below(3);
+        return;
+    }
     for (size_t k = 0; k < nx && nd->c && depth < 8; k++) {
         struct cons_ready r2;
         cons_executed(nd->c, xs[k].h, xs[k].hash, xs[k].ok, &r2);
@@ -569,7 +583,10 @@ static void inject_faults(void)
         uint32_t i = (uint32_t)below(O.nodes);
         nodes[i].skew_num = 4 + (uint32_t)below(9); /* 0.5x .. 1.5x */
         trace("n%u clock rate %u/8", i, nodes[i].skew_num);
-    } else if (ev < 36) {
+    } else if (ev < 38) {
+        fast_crash_pm = (uint32_t)below(60);
+        trace("crashes right after a hard-state sync: %u/1000", fast_crash_pm);
+    } else if (ev < 43) {
         loss_pm = (uint32_t)below(200);
         dup_pm = (uint32_t)below(50);
         max_delay = 1 + (uint32_t)below(12);
@@ -594,7 +611,9 @@ static void deliver_due(void)
         net[k - 1] = net[j];
         net[j] = t;
     }
-    struct msg *batch = malloc((due ? due : 1) * sizeof *batch);
+    if (due == 0)
+        return;
+    struct msg *batch = malloc(due * sizeof *batch);
     memcpy(batch, net, due * sizeof *batch);
     memmove(net, net + due, (net_n - due) * sizeof *net);
     net_n -= due;
@@ -613,6 +632,38 @@ static void deliver_due(void)
         free(m->data);
     }
     free(batch);
+}
+
+/* Invariants over every node, after every step:
+ *  - Raft: at most one leader per term (election safety);
+ *  - PBFT: no node holds evidence that an honest validator signed two
+ *    conflicting votes (honest validators never equivocate, even across a
+ *    crash and restart). */
+static void check_invariants(void)
+{
+    for (uint32_t i = 0; i < O.nodes; i++) {
+        struct node *nd = &nodes[i];
+        if (!nd->c)
+            continue;
+        if (O.engine == CONS_ENGINE_RAFT) {
+            struct cons_status st;
+            cons_status(nd->c, &st);
+            if (st.is_leader && st.term < MAX_TERMS) {
+                int16_t seen = term_leader[st.term];
+                if (seen && seen != (int16_t)(i + 1))
+                    violation("two leaders in term %" PRIu64 ": n%d and n%u", st.term, seen - 1, i);
+                term_leader[st.term] = (int16_t)(i + 1);
+            }
+        } else if (nd->byz == HONEST) {
+            struct cons_evidence ev[16];
+            size_t n = cons_evidence(nd->c, ev, 16);
+            for (size_t k = 0; k < n && k < 16; k++)
+                if (ev[k].validator < O.nodes && nodes[ev[k].validator].byz == HONEST)
+                    violation("n%u holds evidence that honest n%u signed two %s votes at height %" PRIu64
+                              " view %" PRIu64,
+                              i, ev[k].validator, ev[k].kind == 1 ? "prepare" : "commit", ev[k].height, ev[k].view);
+        }
+    }
 }
 
 static void tick_nodes(void)
@@ -661,6 +712,7 @@ static void reset_world(void)
     net_n = 0;
     memset(canon_set, 0, MAX_HEIGHT * sizeof *canon_set);
     memset(node_commit, 0, MAX_HEIGHT * sizeof *node_commit);
+    memset(term_leader, 0, MAX_TERMS * sizeof *term_leader);
     canon_max = 0;
     violations = 0;
     trace_n = 0;
@@ -685,6 +737,7 @@ static uint64_t run_seed(uint64_t seed, uint64_t *committed_out, uint64_t *ticks
     loss_pm = faults_on ? 20 : 0;
     dup_pm = faults_on ? 10 : 0;
     max_delay = faults_on ? 4 : 1;
+    fast_crash_pm = faults_on ? 10 : 0;
     for (uint32_t i = 0; i < O.nodes; i++) {
         nodes[i].skew_num = 8;
         /* Byzantine nodes: the last F, each with one behaviour */
@@ -706,7 +759,7 @@ static uint64_t run_seed(uint64_t seed, uint64_t *committed_out, uint64_t *ticks
             /* heal: network clean, clocks even, everyone up */
             heal();
             faults_on = false;
-            loss_pm = dup_pm = 0;
+            loss_pm = dup_pm = fast_crash_pm = 0;
             max_delay = 1;
             for (uint32_t i = 0; i < O.nodes; i++) {
                 nodes[i].skew_num = 8;
@@ -718,6 +771,7 @@ static uint64_t run_seed(uint64_t seed, uint64_t *committed_out, uint64_t *ticks
         }
         deliver_due();
         tick_nodes();
+        check_invariants();
     }
     /* Liveness: the last 30% of steps ran on a healed network (every node up,
      * no loss, no partition, even clocks); each honest node must have
@@ -838,6 +892,7 @@ int main(int argc, char **argv)
     canon = calloc(MAX_HEIGHT, sizeof *canon);
     canon_set = calloc(MAX_HEIGHT, sizeof *canon_set);
     node_commit = calloc(MAX_HEIGHT, sizeof *node_commit);
+    term_leader = calloc(MAX_TERMS, sizeof *term_leader);
     const char *ename = O.engine == CONS_ENGINE_RAFT ? "raft" : "pbft";
     uint64_t total_viol = 0, seeds = 0, failed_seed = 0, sum_committed = 0;
     for (uint64_t s = O.seed_lo; s <= O.seed_hi; s++) {
