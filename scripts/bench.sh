@@ -17,6 +17,6 @@ echo "== bench_market: uniform auction and P2P clearing (reference: a plain sort
 echo
 echo "== gridsim: messages and ticks per committed block, no faults (reference: the ideal round count) =="
 for n in 4 7 10; do
-  "$build/gridsim" --engine raft --nodes $n --seed 1 --steps 2000 --faults none | tail -1
-  "$build/gridsim" --engine pbft --nodes $n --seed 1 --steps 2000 --faults none | tail -1
+  "$build/gridsim" --engine raft --nodes $n --seed 1 --steps 2000 --faults none | grep msgs_per_block
+  "$build/gridsim" --engine pbft --nodes $n --seed 1 --steps 2000 --faults none | grep msgs_per_block
 done
