@@ -1,50 +1,340 @@
 /* mkt_flow.c -- minimum-cost circulation by cost scaling (Goldberg and
  * Tarjan, "Finding minimum-cost circulations by successive approximation",
- * Math. of OR 15(3), 1990), the push-relabel "refine" with FIFO selection.
+ * Math. of OR 15(3), 1990) with the heuristics of Goldberg's CS2 ("An
+ * efficient implementation of a scaling minimum-cost flow algorithm",
+ * J. Algorithms 22, 1997) in the form LEMON's CostScaling uses them:
+ *
+ *   partial augment-relabel  from an active node (FIFO), follow admissible
+ *                            arcs up to PATH_MAX steps or to a node with a
+ *                            deficit, relabelling the tip when it is stuck,
+ *                            then push along the path (CS2's push look-ahead
+ *                            taken further: flow is not parked at nodes that
+ *                            would only push it on);
+ *   global price update      every n relabels, a bucket-based Dijkstra from
+ *                            the deficit nodes backwards over the residual
+ *                            graph lowers every node's price to its distance
+ *                            (in units of eps) from a deficit;
+ *   price refinement         before a phase, try to make the current
+ *                            circulation eps-optimal by changing prices only
+ *                            (longest paths in the admissible graph, which is
+ *                            acyclic once its cycles are cancelled); when that
+ *                            succeeds the phase is skipped;
+ *   scaling factor ALPHA.
  *
  * Why cost scaling: DESIGN.md (Market) makes it the default solver; its bound
  * O(n^2 m log(nC)) holds on the aggregated bus instances where network simplex
  * stalls on degenerate pivots.  Exactness: costs are multiplied by n + 1, and
  * refinement stops at epsilon = 1, i.e. 1/(n+1) in the original units; an
  * epsilon-optimal circulation with epsilon < 1/n is optimal for integer costs
- * (GT90, Theorem 3.4).  Everything is integer.
+ * (GT90, Theorem 3.4).  Everything is integer and every choice is by arc or
+ * node index, so the flow is a function of the arcs and their order alone.
  *
- * Overflow: during one refine a node's price falls by at most 3 n eps (GT90,
- * Lemma 5.8 with the 2n-1 bound rounded up), so over all phases prices stay
- * within 3 n * eps0 * alpha / (alpha - 1) <= 4 n (n+1) C, and a reduced cost
- * within (n+1) C + 8 n (n+1) C.  mkt_flow_circulation refuses instances where
- * 10 (n+1)^2 C exceeds INT64_MAX; asserts check the bound as it runs. */
+ * Overflow: during one phase a node's price falls by at most 3 n eps (GT90,
+ * Lemma 5.8; a global update and a price refinement lower prices to shortest-
+ * or longest-path distances that obey the same bound), so over all phases
+ * prices stay within 3 n * eps0 * alpha / (alpha - 1) <= 4 n (n+1) C, and a
+ * reduced cost within (n+1) C + 8 n (n+1) C.  mkt_flow_circulation refuses
+ * instances where 10 (n+1)^2 C exceeds INT64_MAX; every price change is
+ * checked as it runs. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mkt_flow.h"
 
-#define ALPHA 8 /* measured: 8 beats 5, 16 and 32 on the bus-form bench; 5 is slightly better dense */
+#define ALPHA 16   /* scaling factor; see the measurements in the commit log */
+#define PATH_MAX 4 /* partial augment: longest path before pushing (LEMON's value) */
+#define NONE UINT32_MAX
 
 struct net {
     uint32_t n;
-    uint32_t *first; /* n + 1 */
-    uint32_t *head;  /* 2m */
-    uint32_t *rev;   /* 2m */
-    int64_t *cap;    /* 2m residual capacities */
-    int64_t *cost;   /* 2m scaled costs */
-    int64_t *pot;    /* n prices */
-    int64_t *excess; /* n */
-    uint32_t *cur;   /* n current arcs */
-    uint32_t *queue; /* n, circular */
-    uint8_t *inq;    /* n */
+    uint32_t *first;  /* n + 1 */
+    uint32_t *head;   /* 2m */
+    uint32_t *rev;    /* 2m */
+    int64_t *cap;     /* 2m residual capacities */
+    int64_t *cost;    /* 2m scaled costs */
+    uint8_t *on_path; /* 2m: arc is on the current partial path */
+    int64_t *pot;     /* n prices */
+    int64_t *excess;  /* n */
+    uint32_t *cur;    /* n current arcs (also the DFS cursor of price refinement) */
+    uint32_t *queue;  /* n, circular FIFO of active nodes */
+    uint8_t *inq;     /* n */
+    /* Buckets by rank, shared by global update and price refinement:
+     * doubly linked lists of nodes, node n is the end marker. */
+    uint32_t max_rank;
+    uint32_t *bucket; /* max_rank heads */
+    uint32_t *bnext;  /* n + 1 */
+    uint32_t *bprev;  /* n + 1 */
+    uint32_t *rank;   /* n + 1 */
+    uint32_t *stack;  /* n: price refinement's topological order */
+    uint32_t *pred;   /* n */
+    uint8_t *mark;    /* n: 1 reached, 2 finished (price refinement's DFS) */
+    uint32_t path[PATH_MAX];
 };
 
-static void refine(struct net *g, int64_t eps)
+static inline int64_t rcost(const struct net *g, uint32_t v, uint32_t a)
+{
+    return g->cost[a] + g->pot[v] - g->pot[g->head[a]];
+}
+
+/* Lower v's price by d >= 0. */
+static inline void price_down(struct net *g, uint32_t v, int64_t d)
+{
+    assert(d >= 0);
+    int ovf = __builtin_sub_overflow(g->pot[v], d, &g->pot[v]);
+    assert(!ovf); /* excluded by the bound checked in mkt_flow_circulation */
+    (void)ovf;
+}
+
+static void bucket_remove(struct net *g, uint32_t v, uint32_t r)
+{
+    if (g->bucket[r] == v) {
+        g->bucket[r] = g->bnext[v];
+    } else {
+        uint32_t p = g->bprev[v], nx = g->bnext[v];
+        g->bnext[p] = nx;
+        g->bprev[nx] = p;
+    }
+}
+
+static void bucket_insert(struct net *g, uint32_t v, uint32_t r)
+{
+    uint32_t h = g->bucket[r];
+    g->bnext[v] = h;
+    g->bprev[h] = v;
+    g->bucket[r] = v;
+}
+
+/* Global price update (CS2's set-relabel): rank(v) is the least number of
+ * eps steps by which v's price must fall for an admissible path to a deficit
+ * node to exist; ranks grow outward from the deficits, as in Dijkstra with
+ * buckets, until every node with excess has one.  Prices fall by
+ * eps * min(rank, last rank scanned), which keeps the pseudo-flow eps-optimal. */
+static void global_update(struct net *g, int64_t eps)
+{
+    uint32_t n = g->n, end = n, maxr = g->max_rank;
+    for (uint32_t r = 0; r < maxr; r++)
+        g->bucket[r] = end;
+    int64_t total = 0;
+    for (uint32_t v = 0; v < n; v++) {
+        if (g->excess[v] < 0) {
+            g->rank[v] = 0;
+            bucket_insert(g, v, 0);
+        } else {
+            total += g->excess[v];
+            g->rank[v] = maxr;
+        }
+    }
+    if (total == 0)
+        return;
+    uint32_t r = 0;
+    for (; r < maxr && total > 0; r++) {
+        while (g->bucket[r] != end) {
+            uint32_t u = g->bucket[r];
+            g->bucket[r] = g->bnext[u];
+            int64_t pu = g->pot[u];
+            /* Residual arcs v -> u are the reverses of u's arcs. */
+            for (uint32_t a = g->first[u], e = g->first[u + 1]; a < e; a++) {
+                uint32_t ra = g->rev[a];
+                if (g->cap[ra] <= 0)
+                    continue;
+                uint32_t v = g->head[a], old = g->rank[v];
+                if (r >= old)
+                    continue;
+                int64_t q = (g->cost[ra] + g->pot[v] - pu) / eps;
+                assert(q >= -1); /* the pseudo-flow is eps-optimal */
+                if (q >= (int64_t)maxr)
+                    continue;
+                uint32_t nr = r + 1 + (uint32_t)q;
+                if (nr >= old)
+                    continue;
+                g->rank[v] = nr;
+                g->cur[v] = g->first[v];
+                if (old < maxr)
+                    bucket_remove(g, v, old);
+                bucket_insert(g, v, nr);
+            }
+            if (g->excess[u] > 0) {
+                total -= g->excess[u];
+                if (total <= 0)
+                    break;
+            }
+        }
+        if (total <= 0)
+            break;
+    }
+    for (uint32_t v = 0; v < n; v++) {
+        uint32_t k = g->rank[v] < r ? g->rank[v] : r;
+        if (k > 0) {
+            price_down(g, v, eps * (int64_t)k);
+            g->cur[v] = g->first[v];
+        }
+    }
+}
+
+/* Depth-first search of the admissible graph (residual arcs of negative
+ * reduced cost).  Cancels the first cycle it meets and returns 0; otherwise
+ * leaves the nodes in g->stack in reverse topological order (*top entries)
+ * and returns 1. */
+static int topo_sort(struct net *g, uint32_t *top)
+{
+    uint32_t n = g->n;
+    memset(g->mark, 0, n);
+    memcpy(g->cur, g->first, n * sizeof *g->cur);
+    *top = 0;
+    for (uint32_t s = 0; s < n; s++) {
+        if (g->mark[s])
+            continue;
+        g->pred[s] = NONE;
+        uint32_t tip = s;
+        g->mark[tip] = 1;
+        for (;;) {
+            uint32_t a = g->cur[tip], e = g->first[tip + 1];
+            int64_t pt = g->pot[tip];
+            for (; a < e; a++) {
+                if (g->cap[a] <= 0 || g->cost[a] + pt - g->pot[g->head[a]] >= 0)
+                    continue;
+                uint32_t v = g->head[a];
+                if (!g->mark[v])
+                    break;
+                if (g->mark[v] == 1) {
+                    /* A cycle v -> ... -> tip -> v of admissible arcs: push
+                     * its bottleneck around it.  Prices stay, and every
+                     * arc's reduced cost keeps its sign, so the result
+                     * is as optimal as before. */
+                    g->cur[tip] = a;
+                    int64_t d = g->cap[a];
+                    for (uint32_t u = tip; u != v;) {
+                        u = g->pred[u];
+                        if (g->cap[g->cur[u]] < d)
+                            d = g->cap[g->cur[u]];
+                    }
+                    for (uint32_t u = tip;;) {
+                        uint32_t c = g->cur[u];
+                        g->cap[c] -= d;
+                        g->cap[g->rev[c]] += d;
+                        if (u == v)
+                            break;
+                        u = g->pred[u];
+                    }
+                    return 0;
+                }
+            }
+            g->cur[tip] = a;
+            if (a < e) {
+                uint32_t v = g->head[a];
+                g->pred[v] = tip;
+                g->mark[v] = 1;
+                tip = v;
+                continue;
+            }
+            g->mark[tip] = 2;
+            g->stack[(*top)++] = tip;
+            tip = g->pred[tip];
+            if (tip == NONE)
+                break;
+            g->cur[tip]++;
+        }
+    }
+    return 1;
+}
+
+/* Price refinement (CS2): look for prices under which the current circulation
+ * is eps-optimal.  In an acyclic admissible graph the longest path (arc
+ * length ceil(-rc/eps) - 1 in eps units) into each node says how far its
+ * price must fall; the buckets then settle ranks top-down as in Dijkstra.
+ * Returns 1 when the circulation is eps-optimal under the new prices (the
+ * phase can be skipped), 0 when it is not; prices are valid either way, and
+ * the circulation stays eps_prev-optimal. */
+static int price_refine(struct net *g, int64_t eps)
+{
+    uint32_t n = g->n, end = n, maxr = g->max_rank, top;
+    while (topo_sort(g, &top)) {
+        for (uint32_t v = 0; v < n; v++)
+            g->rank[v] = 0;
+        for (uint32_t r = 0; r < maxr; r++)
+            g->bucket[r] = end;
+        uint32_t top_rank = 0;
+        /* Topological order is the stack read from its top. */
+        while (top > 0) {
+            uint32_t u = g->stack[--top], ru = g->rank[u];
+            int64_t pu = g->pot[u];
+            for (uint32_t a = g->first[u], e = g->first[u + 1]; a < e; a++) {
+                if (g->cap[a] <= 0)
+                    continue;
+                uint32_t v = g->head[a];
+                int64_t rc = g->cost[a] + pu - g->pot[v];
+                if (rc >= 0)
+                    continue;
+                int64_t q = (-rc - 1) / eps; /* ceil(-rc/eps) - 1 */
+                if (q >= (int64_t)maxr)
+                    return 0; /* far from eps-optimal: leave it to refine */
+                uint32_t nr = ru + (uint32_t)q;
+                if (nr > g->rank[v])
+                    g->rank[v] = nr < maxr ? nr : maxr - 1;
+            }
+            if (ru > 0) {
+                top_rank = ru > top_rank ? ru : top_rank;
+                bucket_insert(g, u, ru);
+            }
+        }
+        if (top_rank == 0)
+            return 1;
+        for (uint32_t r = top_rank; r > 0; r--) {
+            while (g->bucket[r] != end) {
+                uint32_t u = g->bucket[r];
+                g->bucket[r] = g->bnext[u];
+                int64_t pu = g->pot[u];
+                for (uint32_t a = g->first[u], e = g->first[u + 1]; a < e; a++) {
+                    if (g->cap[a] <= 0)
+                        continue;
+                    uint32_t v = g->head[a], old = g->rank[v];
+                    if (old >= r)
+                        continue;
+                    int64_t rc = g->cost[a] + pu - g->pot[v];
+                    uint32_t nr;
+                    if (rc < 0) {
+                        nr = r;
+                    } else {
+                        int64_t q = rc / eps;
+                        nr = q < (int64_t)r - 1 ? r - 1 - (uint32_t)q : 0;
+                    }
+                    if (nr <= old)
+                        continue;
+                    g->rank[v] = nr;
+                    if (old > 0)
+                        bucket_remove(g, v, old);
+                    bucket_insert(g, v, nr);
+                }
+                price_down(g, u, eps * (int64_t)r);
+            }
+        }
+    }
+    return 0;
+}
+
+static void enqueue(struct net *g, uint32_t *qh, uint32_t *qn, uint32_t v)
+{
+    if (g->inq[v])
+        return;
+    g->inq[v] = 1;
+    uint32_t t = *qh + *qn;
+    g->queue[t >= g->n ? t - g->n : t] = v;
+    (*qn)++;
+}
+
+/* One phase: from an eps*ALPHA-optimal circulation to an eps-optimal one by
+ * partial augment-relabel with FIFO selection of the active nodes. */
+static void refine(struct net *g, int64_t eps, uint32_t *relabels, uint32_t update_every)
 {
     uint32_t n = g->n;
     uint32_t qh = 0, qn = 0;
     /* Saturate every residual arc with negative reduced cost: the
      * circulation becomes a 0-optimal pseudo-flow. */
     for (uint32_t v = 0; v < n; v++) {
-        for (uint32_t a = g->first[v]; a < g->first[v + 1]; a++) {
-            if (g->cap[a] > 0 && g->cost[a] + g->pot[v] - g->pot[g->head[a]] < 0) {
+        int64_t pv = g->pot[v];
+        for (uint32_t a = g->first[v], e = g->first[v + 1]; a < e; a++) {
+            if (g->cap[a] > 0 && g->cost[a] + pv - g->pot[g->head[a]] < 0) {
                 int64_t d = g->cap[a];
                 g->cap[a] = 0;
                 g->cap[g->rev[a]] += d;
@@ -53,59 +343,85 @@ static void refine(struct net *g, int64_t eps)
             }
         }
     }
+    memcpy(g->cur, g->first, n * sizeof *g->cur);
     for (uint32_t v = 0; v < n; v++) {
-        g->cur[v] = g->first[v];
-        g->inq[v] = g->excess[v] > 0;
-        if (g->inq[v])
-            g->queue[(qh + qn++) % n] = v;
+        g->inq[v] = 0;
+        if (g->excess[v] > 0)
+            enqueue(g, &qh, &qn, v);
     }
     while (qn) {
-        uint32_t v = g->queue[qh];
-        qh = (qh + 1) % n;
-        qn--;
-        g->inq[v] = 0;
-        int64_t pv = g->pot[v];
-        while (g->excess[v] > 0) {
-            uint32_t a = g->cur[v], end = g->first[v + 1];
-            for (; a < end; a++) {
+        uint32_t s = g->queue[qh];
+        if (g->excess[s] <= 0) {
+            g->inq[s] = 0;
+            qh = qh + 1 == n ? 0 : qh + 1;
+            qn--;
+            continue;
+        }
+        /* Grow a path of admissible arcs from s. */
+        uint32_t tip = s, len = 0;
+        while (len < PATH_MAX && g->excess[tip] >= 0) {
+            int64_t pt = g->pot[tip], best = INT64_MAX;
+            uint32_t a = g->cur[tip], e = g->first[tip + 1];
+            for (; a < e; a++) {
                 if (g->cap[a] <= 0)
                     continue;
-                uint32_t w = g->head[a];
-                if (g->cost[a] + pv - g->pot[w] >= 0)
-                    continue;
-                int64_t d = g->excess[v] < g->cap[a] ? g->excess[v] : g->cap[a];
-                g->cap[a] -= d;
-                g->cap[g->rev[a]] += d;
-                g->excess[v] -= d;
-                g->excess[w] += d;
-                if (g->excess[w] > 0 && !g->inq[w]) {
-                    g->inq[w] = 1;
-                    g->queue[(qh + qn++) % n] = w;
-                }
-                if (g->excess[v] == 0)
+                int64_t rc = g->cost[a] + pt - g->pot[g->head[a]];
+                if (rc < 0)
                     break;
-            }
-            if (g->excess[v] == 0) {
-                g->cur[v] = a;
-                break;
-            }
-            /* Relabel: lower the price just enough that the cheapest
-             * residual arc becomes admissible with reduced cost -eps. */
-            int64_t best = INT64_MAX;
-            for (uint32_t b = g->first[v]; b < end; b++) {
-                if (g->cap[b] <= 0)
-                    continue;
-                int64_t rc = g->cost[b] + pv - g->pot[g->head[b]];
                 if (rc < best)
                     best = rc;
             }
+            if (a < e) {
+                g->cur[tip] = a;
+                g->path[len++] = a;
+                if (g->on_path[a])
+                    break; /* a cycle: push around it */
+                g->on_path[a] = 1;
+                tip = g->head[a];
+                continue;
+            }
+            /* Relabel the tip: the least reduced cost over its residual
+             * arcs (those before cur[tip] included) and over the reverse
+             * of the path arc into it, which the push will open. */
+            if (len > 0) {
+                uint32_t ra = g->rev[g->path[len - 1]];
+                int64_t rc = rcost(g, tip, ra);
+                best = rc < best ? rc : best;
+            }
+            for (uint32_t b = g->first[tip], eb = g->cur[tip]; b < eb; b++) {
+                if (g->cap[b] > 0) {
+                    int64_t rc = rcost(g, tip, b);
+                    best = rc < best ? rc : best;
+                }
+            }
             assert(best != INT64_MAX && best >= 0); /* a node with excess has a residual arc */
-            int64_t np;
-            int ovf = __builtin_sub_overflow(pv, best, &np) || __builtin_sub_overflow(np, eps, &np);
-            assert(!ovf); /* excluded by the bound checked in mkt_flow_circulation */
-            (void)ovf;
-            pv = g->pot[v] = np;
-            g->cur[v] = g->first[v];
+            price_down(g, tip, best);
+            price_down(g, tip, eps);
+            g->cur[tip] = g->first[tip];
+            (*relabels)++;
+            if (len > 0) {
+                uint32_t pa = g->path[--len];
+                g->on_path[pa] = 0;
+                tip = g->head[g->rev[pa]];
+            }
+        }
+        /* Push as much as each step allows along the path. */
+        uint32_t u = s;
+        for (uint32_t i = 0; i < len; i++) {
+            uint32_t a = g->path[i], v = g->head[a];
+            g->on_path[a] = 0;
+            int64_t d = g->excess[u] < g->cap[a] ? g->excess[u] : g->cap[a];
+            g->cap[a] -= d;
+            g->cap[g->rev[a]] += d;
+            g->excess[u] -= d;
+            g->excess[v] += d;
+            if (g->excess[v] > 0)
+                enqueue(g, &qh, &qn, v);
+            u = v;
+        }
+        if (*relabels >= update_every) {
+            *relabels = 0;
+            global_update(g, eps);
         }
     }
 }
@@ -116,7 +432,7 @@ int mkt_flow_circulation(uint32_t nnodes, const struct mkt_arc *arcs, uint32_t n
     struct net g = {.n = nnodes};
     uint32_t *fwd = NULL;
     assert(nnodes > 0 && (narcs == 0 || (arcs && flow)));
-    if (narcs > UINT32_MAX / 2 - 1)
+    if (narcs > UINT32_MAX / 2 - 1 || nnodes > UINT32_MAX / (2 * ALPHA))
         return MKT_ERR_BOOK_TOO_LARGE;
     int64_t cmax = 0;
     for (uint32_t k = 0; k < narcs; k++) {
@@ -129,20 +445,32 @@ int mkt_flow_circulation(uint32_t nnodes, const struct mkt_arc *arcs, uint32_t n
     __int128 scale = (__int128)nnodes + 1;
     if (10 * scale * scale * cmax > INT64_MAX)
         return MKT_ERR_BOOK_TOO_LARGE;
-    size_t m2 = 2 * (size_t)narcs;
-    g.first = calloc((size_t)nnodes + 1, sizeof *g.first);
-    g.head = malloc((m2 ? m2 : 1) * sizeof *g.head);
-    g.rev = malloc((m2 ? m2 : 1) * sizeof *g.rev);
-    g.cap = malloc((m2 ? m2 : 1) * sizeof *g.cap);
-    g.cost = malloc((m2 ? m2 : 1) * sizeof *g.cost);
-    g.pot = calloc(nnodes, sizeof *g.pot);
-    g.excess = calloc(nnodes, sizeof *g.excess);
-    g.cur = malloc(nnodes * sizeof *g.cur);
-    g.queue = malloc(nnodes * sizeof *g.queue);
-    g.inq = calloc(nnodes, 1);
+    size_t m2 = 2 * (size_t)narcs, n = nnodes;
+    if (m2 == 0)
+        m2 = 1;
+    g.max_rank = ALPHA * nnodes;
+    g.first = calloc(n + 1, sizeof *g.first);
+    g.head = malloc(m2 * sizeof *g.head);
+    g.rev = malloc(m2 * sizeof *g.rev);
+    g.cap = malloc(m2 * sizeof *g.cap);
+    g.cost = malloc(m2 * sizeof *g.cost);
+    g.on_path = calloc(m2, 1);
+    g.pot = calloc(n, sizeof *g.pot);
+    g.excess = calloc(n, sizeof *g.excess);
+    g.cur = malloc(n * sizeof *g.cur);
+    g.queue = malloc(n * sizeof *g.queue);
+    g.inq = calloc(n, 1);
+    g.bucket = malloc(g.max_rank * sizeof *g.bucket);
+    g.bnext = malloc((n + 1) * sizeof *g.bnext);
+    g.bprev = malloc((n + 1) * sizeof *g.bprev);
+    g.rank = malloc((n + 1) * sizeof *g.rank);
+    g.stack = malloc(n * sizeof *g.stack);
+    g.pred = malloc(n * sizeof *g.pred);
+    g.mark = malloc(n);
     fwd = malloc((narcs ? narcs : 1) * sizeof *fwd);
-    if (!g.first || !g.head || !g.rev || !g.cap || !g.cost || !g.pot || !g.excess || !g.cur ||
-        !g.queue || !g.inq || !fwd)
+    if (!g.first || !g.head || !g.rev || !g.cap || !g.cost || !g.on_path || !g.pot ||
+        !g.excess || !g.cur || !g.queue || !g.inq || !g.bucket || !g.bnext || !g.bprev ||
+        !g.rank || !g.stack || !g.pred || !g.mark || !fwd)
         goto fail;
 
     /* Forward star, arcs of a node in input order: deterministic. */
@@ -152,7 +480,7 @@ int mkt_flow_circulation(uint32_t nnodes, const struct mkt_arc *arcs, uint32_t n
     }
     for (uint32_t v = 0; v < nnodes; v++)
         g.first[v + 1] += g.first[v];
-    memcpy(g.cur, g.first, nnodes * sizeof *g.cur);
+    memcpy(g.cur, g.first, n * sizeof *g.cur);
     for (uint32_t k = 0; k < narcs; k++) {
         uint32_t a = g.cur[arcs[k].tail]++, b = g.cur[arcs[k].head]++;
         int64_t c = (int64_t)(arcs[k].cost * scale);
@@ -168,9 +496,12 @@ int mkt_flow_circulation(uint32_t nnodes, const struct mkt_arc *arcs, uint32_t n
     }
     /* The zero circulation with zero prices is (C (n+1))-optimal. */
     int64_t eps = (int64_t)(cmax * scale);
+    uint32_t relabels = 0, phase = 0;
     while (eps > 1) {
         eps = eps / ALPHA > 1 ? eps / ALPHA : 1;
-        refine(&g, eps);
+        if (++phase >= 2 && price_refine(&g, eps))
+            continue;
+        refine(&g, eps, &relabels, nnodes);
     }
     for (uint32_t k = 0; k < narcs; k++) {
         flow[k] = g.cap[g.rev[fwd[k]]];
@@ -183,11 +514,19 @@ fail:
     free(g.rev);
     free(g.cap);
     free(g.cost);
+    free(g.on_path);
     free(g.pot);
     free(g.excess);
     free(g.cur);
     free(g.queue);
     free(g.inq);
+    free(g.bucket);
+    free(g.bnext);
+    free(g.bprev);
+    free(g.rank);
+    free(g.stack);
+    free(g.pred);
+    free(g.mark);
     free(fwd);
     return rc;
 }
