@@ -29,7 +29,9 @@ test-asan: deps
 	@cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest --output-on-failure -j $(JOBS)
 
-bench: build
+bench:
+	@bash scripts/deps.sh --bench
+	@$(MAKE) --no-print-directory build
 	@bash scripts/bench.sh $(BUILD)
 
 # Thousands of consensus simulator seeds per engine (SOAK_SEEDS, default 2000).

@@ -20,3 +20,9 @@ for n in 4 7 10; do
   "$build/gridsim" --engine raft --nodes $n --seed 1 --steps 2000 --faults none | grep msgs_per_block
   "$build/gridsim" --engine pbft --nodes $n --seed 1 --steps 2000 --faults none | grep msgs_per_block
 done
+# Parts added by each program: scripts/bench.d/*.sh, in name order, each given the build dir.
+for part in "$(dirname "$0")"/bench.d/*.sh; do
+  [ -f "$part" ] || continue
+  echo
+  bash "$part" "$build"
+done
