@@ -1,7 +1,11 @@
-# ---- bench_lemon: issue 4's P2P instances beside LEMON, same run (bench only) ----
-# C++ for this one target, and only where Debian's liblemon-dev is installed
-# (scripts/bench.sh installs it); without it the build stays pure C.
-if(EXISTS /usr/include/lemon/list_graph.h)
+# ---- bench_lemon: issue 4's market instances beside LEMON, same run (bench only) ----
+# C++ for this one target, and only where Debian's liblemon-dev and a C++
+# compiler are installed (make bench installs both, scripts/deps.d/lemon.bench);
+# without them the build stays pure C and scripts/bench.d/20-market-lemon.sh
+# says what is missing.
+include(CheckLanguage)
+check_language(CXX)
+if(EXISTS /usr/include/lemon/list_graph.h AND CMAKE_CXX_COMPILER)
   enable_language(CXX)
   find_library(GL_LEMON_LIB lemon REQUIRED)
   add_executable(bench_lemon ${CMAKE_SOURCE_DIR}/tests/bench/bench_lemon.cpp

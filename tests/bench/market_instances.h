@@ -1,5 +1,6 @@
-/* market_instances.h -- issue 4's P2P benchmark instances, generated from a
- * seed, shared by bench_market.c (C) and bench_lemon.cpp (C++) so that both
+/* market_instances.h -- issue 4's market benchmark instances (uniform
+ * auction and P2P), generated from a seed, shared by bench_market.c (C) and
+ * bench_lemon.cpp (C++) so that both
  * solve exactly the same book: seller and buyer limits, quantities and buses
  * from splitmix64, a random electrical-distance matrix, the grid as backstop.
  * Header only, plain C that also compiles as C++. */
@@ -89,6 +90,11 @@ static inline void mi_free(struct mi_instance *in)
  * mkt_clear.h (it uses C99 array parameters). */
 int mi_ours_p2p(const struct mi_instance *in, int dense, int runs, uint64_t *best_ns /* OUT */,
                 int64_t *welfare /* OUT */);
+
+/* Our uniform-price auction (mkt_auction_clear, the grid as backstop; buses
+ * ignored) on in: one run's wall time in *ns, the welfare (nano-units, grid
+ * included) in *welfare.  Returns 0, or prints the error and returns -1. */
+int mi_ours_auction(const struct mi_instance *in, uint64_t *ns /* OUT */, int64_t *welfare /* OUT */);
 
 #ifdef __cplusplus
 }

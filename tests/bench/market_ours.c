@@ -47,3 +47,34 @@ int mi_ours_p2p(const struct mi_instance *in, int dense, int runs, uint64_t *bes
     free(o);
     return rc ? -1 : 0;
 }
+
+int mi_ours_auction(const struct mi_instance *in, uint64_t *ns, int64_t *welfare)
+{
+    struct mkt_order *o = calloc(in->norders ? in->norders : 1, sizeof *o);
+    if (!o)
+        return -1;
+    for (size_t i = 0; i < in->norders; i++)
+        o[i] = (struct mkt_order){.id = (uint32_t)i, .participant = (uint32_t)i,
+                                  .side = in->orders[i].sell ? MKT_SELL : MKT_BUY,
+                                  .bus = 0, .qty_wh = in->orders[i].qty_wh,
+                                  .price_micro_per_kwh = in->orders[i].price_micro_per_kwh,
+                                  .arrival = i};
+    struct mkt_grid g = {.retail_micro_per_kwh = MI_RETAIL_MICRO_PER_KWH,
+                         .feed_in_micro_per_kwh = MI_FEED_IN_MICRO_PER_KWH};
+    struct mkt_book b = {o, in->norders, &g};
+    struct mkt_auction_result r = {0};
+    uint64_t t0 = tu_now_ns();
+    int rc = mkt_auction_clear(&b, &r);
+    *ns = tu_now_ns() - t0;
+    if (rc) {
+        fprintf(stderr, "mkt_auction_clear: %s\n", mkt_err_name(rc));
+    } else if (r.welfare > INT64_MAX || r.welfare < INT64_MIN) {
+        fprintf(stderr, "mkt_auction_clear: welfare does not fit in 64 bits\n");
+        rc = -1;
+    } else {
+        *welfare = (int64_t)r.welfare;
+    }
+    mkt_auction_result_deinit(&r);
+    free(o);
+    return rc ? -1 : 0;
+}
