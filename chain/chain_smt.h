@@ -1,12 +1,14 @@
 /* chain_smt.h -- the authenticated state: a compressed sparse Merkle tree in LMDB.
  *
- * Jellyfish-style storage (Diem's JMT, binary): every node is written once,
- * under the key  version(8, big-endian) || depth(2, big-endian) || path(32,
- * bits past depth zeroed), and never changed (depth takes two bytes because a
- * leaf may sit at depth 256; record layouts: chain_smt.c).  An inner node records for each child its
- * kind, the version it was written at, and its hash, so reading the tree at a
- * version is a walk down from that version's root.  New nodes of a version
- * sort after all older ones, so a block's writes append to the B-tree.
+ * Jellyfish-style storage (Diem's JMT, radix 16): every node is written once,
+ * under the key  version(8, big-endian) || nibble depth(1) || path(32,
+ * nibbles past the depth zeroed), and never changed (record layouts:
+ * chain_smt.c).  An internal node covers four binary levels and records for
+ * each of its 16 children its kind, the version it was written at, and its
+ * hash, so reading the tree at a version is a walk down from that version's
+ * root.  Hashes and proofs are those of the binary tree (chain_proof.h); only
+ * the storage is radix 16.  New nodes of a version sort after all older ones,
+ * so a block's writes append to the B-tree.
  *
  * Updating is two steps, as block execution is (DESIGN.md, Chain):
  *   chain_smt_compute() reads a version through a read transaction and builds
@@ -28,7 +30,7 @@
 #define CHAIN_SMT_NO_VERSION UINT64_MAX /* base of the very first batch: the empty tree */
 
 struct chain_smt {
-    MDB_dbi nodes; /* version||depth||path -> node record */
+    MDB_dbi nodes; /* version||nibble depth||path -> node record */
     MDB_dbi stale; /* stale_since_version||node key -> "" (for pruning) */
     MDB_dbi roots; /* version -> root reference */
 };

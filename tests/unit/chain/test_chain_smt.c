@@ -561,6 +561,85 @@ static void test_pruning_keeps_retained_versions_and_removes_stale_nodes(void **
     fx_close(&f);
 }
 
+static int cmp_key32(const void *a, const void *b)
+{
+    return memcmp(a, b, CHAIN_HASH_BYTES);
+}
+
+/* Nibbles two keys share from the top (0..63 for distinct keys). */
+static unsigned shared_nibbles(const uint8_t *a, const uint8_t *b)
+{
+    unsigned n = 0;
+    while (n < 64u) {
+        unsigned x = (a[n / 2u] >> ((n & 1u) ? 0u : 4u)) & 0xfu;
+        unsigned y = (b[n / 2u] >> ((n & 1u) ? 0u : 4u)) & 0xfu;
+        if (x != y)
+            break;
+        n++;
+    }
+    assert_true(n < 64u);
+    return n;
+}
+
+/* The nodes a radix-16 tree over the model's keys stores, computed from the
+ * keys alone: one leaf per key, and one internal node per nibble prefix
+ * (lengths 0..63) that at least two keys share.  Over the sorted keys, the
+ * prefixes shared by k[i] and k[i+1] are those of length 0..L[i] (L = shared
+ * nibbles), and those also shared by k[i-1] and k[i] are the first
+ * min(L[i-1], L[i]) + 1 of them (sorted order: a prefix shared by k[j] and
+ * k[i+1] is shared by every key between). */
+static size_t radix_node_count(const struct smt_naive *m)
+{
+    if (m->n < 2)
+        return m->n;
+    uint8_t(*k)[CHAIN_HASH_BYTES] = malloc(m->n * CHAIN_HASH_BYTES);
+    assert_non_null(k);
+    for (size_t i = 0; i < m->n; i++)
+        memcpy(k[i], m->e[i].key, CHAIN_HASH_BYTES);
+    qsort(k, m->n, CHAIN_HASH_BYTES, cmp_key32);
+    size_t inner = 0;
+    unsigned prev = 0;
+    for (size_t i = 0; i + 1 < m->n; i++) {
+        unsigned l = shared_nibbles(k[i], k[i + 1]);
+        inner += l + 1u;
+        if (i > 0)
+            inner -= (l < prev ? l : prev) + 1u;
+        prev = l;
+    }
+    free(k);
+    return m->n + inner;
+}
+
+static void test_pruning_to_the_latest_version_leaves_exactly_its_nodes(void **state)
+{
+    (void)state;
+    static const uint64_t seeds[] = {78, 79};
+    for (size_t s = 0; s < sizeof seeds / sizeof seeds[0]; s++) {
+        struct fx f;
+        fx_open(&f);
+        static struct history h;
+        memset(&h, 0, sizeof h);
+        run_sequence(&f, seeds[s], &h, 1);
+        MDB_txn *t;
+        assert_int_equal(mdb_txn_begin(f.env, NULL, 0, &t), 0);
+        assert_int_equal(chain_smt_prune(t, &f.smt, N_VERSIONS - 1, NULL), CHAIN_ERR_OK);
+        assert_int_equal(mdb_txn_commit(t), 0);
+        /* No node the latest version reaches was dropped (every walk works),
+         * and none it does not reach was left behind (the counts agree). */
+        size_t counts[4];
+        db_counts(&f, counts);
+        const struct smt_naive *m = &h.model[N_VERSIONS - 1];
+        assert_int_equal(counts[0], radix_node_count(m));
+        assert_int_equal(counts[2], 1);
+        t = rtxn(&f);
+        for (size_t i = 0; i < m->n; i++)
+            check_key_as(&f, t, N_VERSIONS - 1, m, h.root[N_VERSIONS - 1], m->e[i].key, false);
+        mdb_txn_abort(t);
+        history_free(&h);
+        fx_close(&f);
+    }
+}
+
 static void test_reopening_the_env_gives_the_same_root_and_values(void **state)
 {
     (void)state;
@@ -598,6 +677,7 @@ int main(void)
         cmocka_unit_test(test_no_op_batches_write_no_nodes_but_record_a_root),
         cmocka_unit_test(test_keys_sharing_255_bits_put_leaves_at_depth_256),
         cmocka_unit_test(test_pruning_keeps_retained_versions_and_removes_stale_nodes),
+        cmocka_unit_test(test_pruning_to_the_latest_version_leaves_exactly_its_nodes),
         cmocka_unit_test(test_reopening_the_env_gives_the_same_root_and_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
