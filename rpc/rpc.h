@@ -25,7 +25,6 @@
 #define RPC_HARD_MAX_BODY_BYTES (8u << 20)   /* larger bodies are cut off by evhttp (HTTP 413) */
 #define RPC_MAX_BATCH 100u                   /* requests in one JSON-RPC batch */
 #define RPC_MAX_SUBMIT_TXS 2000u             /* envelopes in one submit_txs call */
-#define RPC_MAX_JSON_DEPTH 32u               /* nesting of arrays/objects in a request */
 
 /* ---- JSON-RPC error codes: stable, documented in rpc/README.md ---- */
 #define RPC_ERRORS(X)                                                                          \

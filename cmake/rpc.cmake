@@ -1,0 +1,30 @@
+# ---- rpc/: the JSON-RPC 2.0 server library (glrpc) and gridctl's client side ----
+# glrpc: evhttp + jansson over committed chain state; gridnode links it.
+# glclient: gridctl's blocking HTTP client and the light-client verifier
+# (node_http_client.c, node_lightclient.c), shared with their tests.
+pkg_check_modules(GLRPC_EVENT REQUIRED IMPORTED_TARGET libevent)
+
+file(GLOB GL_RPC_SRCS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/rpc/*.c)
+add_library(glrpc STATIC ${GL_RPC_SRCS})
+target_include_directories(glrpc PUBLIC ${CMAKE_SOURCE_DIR}/rpc)
+target_link_libraries(glrpc PUBLIC glchain glcons glmarket PkgConfig::JANSSON PkgConfig::GLRPC_EVENT)
+target_compile_options(glrpc PRIVATE ${GL_WARNINGS})
+
+add_library(glclient STATIC ${CMAKE_SOURCE_DIR}/node/node_lightclient.c
+                            ${CMAKE_SOURCE_DIR}/node/node_http_client.c)
+target_include_directories(glclient PUBLIC ${CMAKE_SOURCE_DIR}/node)
+target_link_libraries(glclient PUBLIC glchain glcons PkgConfig::JANSSON)
+target_compile_options(glclient PRIVATE ${GL_WARNINGS})
+
+target_link_libraries(gridctl PRIVATE glclient glchain glcons PkgConfig::JANSSON)
+
+if(TARGET rpc_test_rpc_server)
+  target_link_libraries(rpc_test_rpc_server PRIVATE glrpc glclient PkgConfig::GLRPC_EVENT)
+  set_tests_properties(rpc/test_rpc_server PROPERTIES TIMEOUT 120)
+endif()
+if(TARGET node_test_node_lightclient)
+  target_link_libraries(node_test_node_lightclient PRIVATE glclient glrpc)
+endif()
+if(TARGET fuzz_rpc_request)
+  target_link_libraries(fuzz_rpc_request PRIVATE glrpc)
+endif()

@@ -1,0 +1,39 @@
+/* rpc_methods.h -- inside rpc/: the method table that rpc_server.c dispatches to.
+ *
+ * A method gets its params (always a JSON object, checked against the
+ * method's list of allowed names before the call) and returns a new
+ * reference to its result, or NULL with *err filled: a code from RPC_ERRORS,
+ * a message a person can act on (naming the bad param), and optional data. */
+#ifndef RPC_METHODS_H
+#define RPC_METHODS_H
+
+#include <jansson.h>
+#include <stdarg.h>
+
+#include "rpc.h"
+
+#define RPC_MESSAGE_MAX 384u
+#define RPC_METHOD_PARAMS_MAX 4u
+
+struct rpc_error {
+    int code;
+    char message[RPC_MESSAGE_MAX];
+    json_t *data; /* owned; NULL for none */
+};
+
+void rpc_fail(struct rpc_error *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+struct rpc_method {
+    const char *name;
+    const char *params[RPC_METHOD_PARAMS_MAX + 1]; /* allowed names, NULL-terminated */
+    json_t *(*fn)(const struct rpc_api *api, json_t *params, struct rpc_error *err);
+};
+
+/* The method of that name, or NULL. */
+const struct rpc_method *rpc_method_find(const char *name);
+
+/* Decode lower- or upper-case hex of exactly 2*n digits into out.  Returns
+ * 0, or -1 on a bad digit or length. */
+int rpc_hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t n);
+
+#endif
