@@ -21,7 +21,28 @@
     X(DUPLICATE_ORDER_ID, -208, "two orders in the book have the same id")                     \
     X(BAD_PREFS, -209, "partner preferences invalid: premium out of range or set too large")   \
     X(PREFS_NEED_DENSE, -210, "partner preferences need the dense P2P form, not the bus form") \
-    X(BAD_FORM, -211, "unknown P2P form")
+    X(BAD_FORM, -211, "unknown P2P form")                                                     \
+    X(PRICE_OUT_OF_BAND, -220, "limit price is outside the market's price band")              \
+    X(GATE_CLOSED, -221, "the gate of this book has closed")                                   \
+    X(PARTICIPANT_SUSPENDED, -222, "participant is suspended from trading")                    \
+    X(PARTICIPANT_IN_DEBT, -223, "participant has an unpaid debt; new orders are blocked")     \
+    X(INSUFFICIENT_FUNDS, -224, "balance does not cover the amount to lock")                   \
+    X(UNKNOWN_PARTICIPANT, -225, "signer is not a registered market participant")              \
+    X(WRONG_SIGNER, -226, "signer does not own this order")                                    \
+    X(NOT_OPERATOR, -227, "only the market operator may send this transaction")                \
+    X(NOT_SHADOW_CENTRE, -228, "only the shadow centre may post grid tariffs")                 \
+    X(ALREADY_REGISTERED, -229, "participant is already registered in the market")             \
+    X(UNKNOWN_ORDER, -230, "no order with this id")                                            \
+    X(ORDER_NOT_OPEN, -231, "order is already cleared, cancelled or expired")                  \
+    X(BOOK_FULL, -232, "book has reached MKT_BOOK_MAX_ORDERS orders")                          \
+    X(SLOT_MISALIGNED, -233, "slot start is not a multiple of the market's slot length")       \
+    X(SLOT_BEYOND_HORIZON, -234, "slot starts more than MKT_HORIZON_MS_MAX ahead")             \
+    X(BOOK_CLEARED, -235, "this book has already been cleared")                                \
+    X(BAD_VALIDITY, -236, "valid-until is before valid-from or already past")                  \
+    X(UNKNOWN_COUNTERPARTY, -237, "a partner preference names an unregistered participant")    \
+    X(METER_BOUND, -238, "meter key is already bound to another participant")                  \
+    X(DAY_AHEAD_NOT_CLEARED, -239, "the intraday book clears only after its day-ahead book")   \
+    X(UNKNOWN_ACCOUNT, -240, "account does not exist")
 
 enum mkt_err {
 #define MKT_ERR_ENUM_(name, code, msg) MKT_ERR_##name = (code),
