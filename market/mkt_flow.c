@@ -530,3 +530,353 @@ fail:
     free(fwd);
     return rc;
 }
+
+/* ---- primal network simplex (the dense P2P networks) ----
+ *
+ * The textbook primal network simplex (Ahuja, Magnanti and Orlin, "Network
+ * Flows", 1993, ch. 11) on a spanning tree stored as parent, tree arc, depth
+ * and a preorder thread (AMO §11.3).  The tree is kept *strongly feasible*
+ * (Cunningham, "A network simplex method", Math. Programming 11, 1976): flow
+ * can be sent from every node to the root along the tree.  With AMO's
+ * leaving-arc rule (of the blocking arcs, the last one met when walking the
+ * pivot cycle from its apex in the direction of the flow) that property
+ * survives every pivot and excludes cycling, whatever arc enters.  The
+ * entering arc is chosen by block search (Grigoriadis, "An efficient
+ * implementation of the network simplex method", Math. Prog. Study 26, 1986):
+ * scan the arcs cyclically in blocks of about sqrt(m) and take the most
+ * negative reduced cost of the first block that has one.  As in LEMON's
+ * NetworkSimplex the arcs are stored interleaved (the k-th input arc at
+ * position k * skip, wrapping round), so that a block samples the whole
+ * network rather than the arcs of a few nodes.
+ *
+ * Start: an artificial root with an arc v -> root (cost 0, unlimited
+ * capacity) from every node, zero flow, zero prices: a strongly feasible
+ * tree of the zero circulation.  The root has no outgoing arc, so no flow
+ * can ever pass through it: the artificial arcs stay at zero, and they never
+ * enter.  At the end no real arc has a negative reduced cost in a residual
+ * direction, so the circulation is optimal (AMO Thm 9.8).  Integer
+ * throughout, every choice by position: the flow is a function of the arcs
+ * and their order.  Prices are sums of costs along tree paths, |pi| <= n C,
+ * and reduced costs stay within 3 n C; mkt_flow_circulation_simplex refuses
+ * instances where 4 (n + 1) C would overflow. */
+
+#define NS_LOWER ((int8_t)1)  /* non-tree arc at flow 0 */
+#define NS_UPPER ((int8_t)-1) /* non-tree arc at flow = capacity */
+#define NS_OFF ((int8_t)0)    /* tree arc, or an arc of capacity 0 */
+#define NS_INF INT64_MAX      /* the artificial arcs' capacity */
+
+struct ns {
+    uint32_t n, m;              /* real nodes (node n is the root), real arcs */
+    uint32_t *tail, *head;      /* m + n: arc m + v is the artificial v -> root */
+    int64_t *cost, *cap, *flow; /* m + n */
+    int8_t *state;              /* m */
+    uint32_t *parent, *pred, *thread, *rev_thread, *depth; /* n + 1 */
+    int8_t *dir;                /* n + 1: +1 when pred[v] runs v -> parent, -1 parent -> v */
+    int64_t *pi;                /* n + 1 */
+    /* scratch for ns_retree, n + 1 each (cnt n + 2) */
+    uint32_t *path, *old, *key, *seq, *pidx, *cnt;
+};
+
+/* Block search: the most negative state * reduced cost in the first block of
+ * the cyclic scan from *next that has a negative one (or the best of the
+ * last, partial block).  Returns the arc, or NONE when every arc is
+ * optimal. */
+static uint32_t ns_entering(const struct ns *s, uint32_t *next, uint32_t block)
+{
+    uint32_t m = s->m, best = NONE, cnt = block, e = *next;
+    int64_t min = 0;
+    const int8_t *state = s->state;
+    const int64_t *cost = s->cost, *pi = s->pi;
+    const uint32_t *tail = s->tail, *head = s->head;
+    for (uint32_t scanned = 0; scanned < m; scanned++) {
+        int64_t c = state[e] * (cost[e] + pi[tail[e]] - pi[head[e]]);
+        if (c < min) {
+            min = c;
+            best = e;
+        }
+        if (++e == m)
+            e = 0;
+        if (--cnt == 0) {
+            if (best != NONE)
+                break;
+            cnt = block;
+        }
+    }
+    *next = e;
+    return best;
+}
+
+/* Replace the tree arc above u_out by e_in = (u_in, v_in), u_in inside the
+ * subtree of u_out, v_in outside it: the path u_in .. u_out turns over, the
+ * subtree is hung below v_in, and its thread, depths and prices follow.
+ * O(size of the subtree). */
+static void ns_retree(struct ns *s, uint32_t e_in, uint32_t u_in, uint32_t v_in, uint32_t u_out)
+{
+    uint32_t k = 0;
+    s->path[0] = u_in;
+    while (s->path[k] != u_out) {
+        assert(s->path[k] != s->n);
+        s->path[k + 1] = s->parent[s->path[k]];
+        k++;
+    }
+    for (uint32_t i = 0; i <= k; i++)
+        s->pidx[s->path[i]] = i;
+    /* Walk u_out's subtree in thread order, giving each node the index of
+     * the deepest path node at or above it.  The new preorder is these keys
+     * in increasing order, each key's nodes in their old order: u_in's old
+     * subtree, then path[1] with its other children's subtrees, and so on
+     * up to u_out. */
+    uint32_t d0 = s->depth[u_out], j = k, size = 0, x = u_out, last;
+    do {
+        while (j < k && s->depth[x] <= s->depth[s->path[j]])
+            j++;
+        if (s->pidx[x] != NONE)
+            j = s->pidx[x];
+        s->old[size] = x;
+        s->key[size++] = j;
+        last = x;
+        x = s->thread[x];
+    } while (s->depth[x] > d0);
+    for (uint32_t i = 0; i <= k; i++)
+        s->pidx[s->path[i]] = NONE;
+    memset(s->cnt, 0, ((size_t)k + 2) * sizeof *s->cnt);
+    for (uint32_t i = 0; i < size; i++)
+        s->cnt[s->key[i] + 1]++;
+    for (uint32_t i = 0; i <= k; i++)
+        s->cnt[i + 1] += s->cnt[i];
+    for (uint32_t i = 0; i < size; i++)
+        s->seq[s->cnt[s->key[i]]++] = s->old[i];
+    assert(s->seq[0] == u_in);
+
+    /* Cut the old segment out of the thread, splice the new one in right
+     * after v_in (u_in becomes its first child). */
+    uint32_t p = s->rev_thread[u_out], q = s->thread[last];
+    s->thread[p] = q;
+    s->rev_thread[q] = p;
+    uint32_t r = s->thread[v_in], prev = v_in;
+    for (uint32_t i = 0; i < size; i++) {
+        s->thread[prev] = s->seq[i];
+        s->rev_thread[s->seq[i]] = prev;
+        prev = s->seq[i];
+    }
+    s->thread[prev] = r;
+    s->rev_thread[r] = prev;
+
+    /* Turn the path over: each node's tree arc is now its old child's. */
+    for (uint32_t i = k; i >= 1; i--) {
+        uint32_t w = s->path[i], c = s->path[i - 1];
+        s->parent[w] = c;
+        s->pred[w] = s->pred[c];
+        s->dir[w] = (int8_t)-s->dir[c];
+    }
+    s->parent[u_in] = v_in;
+    s->pred[u_in] = e_in;
+    s->dir[u_in] = s->tail[e_in] == u_in ? 1 : -1;
+
+    /* The subtree's prices move together so that e_in has reduced cost 0;
+     * depths follow the new parents (seq is a preorder). */
+    int64_t want = s->dir[u_in] > 0 ? s->pi[v_in] - s->cost[e_in] : s->pi[v_in] + s->cost[e_in];
+    int64_t sigma = want - s->pi[u_in];
+    for (uint32_t i = 0; i < size; i++) {
+        uint32_t y = s->seq[i];
+        s->pi[y] += sigma;
+        s->depth[y] = s->depth[s->parent[y]] + 1;
+    }
+}
+
+/* One pivot on entering arc e (state * reduced cost < 0). */
+static void ns_pivot(struct ns *s, uint32_t e)
+{
+    int8_t st = s->state[e];
+    assert(st == NS_LOWER || st == NS_UPPER);
+    /* The cycle: first -> (e) -> second -> up to join -> down to first. */
+    uint32_t first = st == NS_LOWER ? s->tail[e] : s->head[e];
+    uint32_t second = st == NS_LOWER ? s->head[e] : s->tail[e];
+    uint32_t a = first, b = second;
+    while (a != b) {
+        if (s->depth[a] >= s->depth[b])
+            a = s->parent[a];
+        else
+            b = s->parent[b];
+    }
+    uint32_t join = a, u_out = NONE;
+    int64_t delta = s->cap[e];
+    int side = 0;
+    /* Strongly feasible leaving rule: on first's side (flow runs down from
+     * join) take a strictly smaller bottleneck only, on second's side (flow
+     * runs up to join) a smaller or equal one: the last blocking arc from
+     * the apex. */
+    for (uint32_t u = first; u != join; u = s->parent[u]) {
+        uint32_t t = s->pred[u];
+        int64_t d = s->dir[u] > 0 ? s->flow[t]
+                                  : (s->cap[t] == NS_INF ? NS_INF : s->cap[t] - s->flow[t]);
+        if (d < delta) {
+            delta = d;
+            u_out = u;
+            side = 1;
+        }
+    }
+    for (uint32_t u = second; u != join; u = s->parent[u]) {
+        uint32_t t = s->pred[u];
+        int64_t d = s->dir[u] < 0 ? s->flow[t]
+                                  : (s->cap[t] == NS_INF ? NS_INF : s->cap[t] - s->flow[t]);
+        if (d <= delta) {
+            delta = d;
+            u_out = u;
+            side = 2;
+        }
+    }
+    assert(delta >= 0 && delta != NS_INF);
+    if (delta > 0) {
+        int64_t val = st * delta;
+        s->flow[e] += val;
+        for (uint32_t u = s->tail[e]; u != join; u = s->parent[u])
+            s->flow[s->pred[u]] -= s->dir[u] * val;
+        for (uint32_t u = s->head[e]; u != join; u = s->parent[u])
+            s->flow[s->pred[u]] += s->dir[u] * val;
+    }
+    if (side == 0) {
+        /* e itself blocks: it moves to its other bound, the tree stays. */
+        s->state[e] = (int8_t)-st;
+        return;
+    }
+    uint32_t out = s->pred[u_out];
+    ns_retree(s, e, side == 1 ? first : second, side == 1 ? second : first, u_out);
+    s->state[e] = NS_OFF;
+    if (out < s->m)
+        s->state[out] = s->flow[out] == 0 ? NS_LOWER : NS_UPPER;
+    else
+        assert(s->flow[out] == 0); /* an artificial arc leaves, for good */
+}
+
+static uint32_t isqrt32(uint32_t v)
+{
+    uint32_t r = 0;
+    while ((uint64_t)(r + 1) * (r + 1) <= v)
+        r++;
+    return r;
+}
+
+int mkt_flow_circulation_simplex(uint32_t nnodes, const struct mkt_arc *arcs, uint32_t narcs,
+                                 int64_t *flow)
+{
+    int rc = MKT_ERR_NOMEM;
+    struct ns s = {.n = nnodes, .m = narcs};
+    uint32_t *pos = NULL;
+    assert(nnodes > 0 && (narcs == 0 || (arcs && flow)));
+    if (narcs > UINT32_MAX / 2 - 1 || nnodes > UINT32_MAX / 2 - 1)
+        return MKT_ERR_BOOK_TOO_LARGE;
+    int64_t cmax = 0;
+    for (uint32_t k = 0; k < narcs; k++) {
+        assert(arcs[k].tail < nnodes && arcs[k].head < nnodes && arcs[k].cap >= 0);
+        assert(arcs[k].cost >= -MKT_FLOW_MAX_COST && arcs[k].cost <= MKT_FLOW_MAX_COST);
+        int64_t c = arcs[k].cost < 0 ? -arcs[k].cost : arcs[k].cost;
+        if (c > cmax)
+            cmax = c;
+    }
+    if (4 * ((__int128)nnodes + 1) * cmax > INT64_MAX)
+        return MKT_ERR_BOOK_TOO_LARGE;
+    size_t n1 = (size_t)nnodes + 1, ma = (size_t)narcs + nnodes, m1 = narcs ? narcs : 1;
+    s.tail = malloc(ma * sizeof *s.tail);
+    s.head = malloc(ma * sizeof *s.head);
+    s.cost = malloc(ma * sizeof *s.cost);
+    s.cap = malloc(ma * sizeof *s.cap);
+    s.flow = calloc(ma, sizeof *s.flow);
+    s.state = malloc(m1);
+    s.parent = malloc(n1 * sizeof *s.parent);
+    s.pred = malloc(n1 * sizeof *s.pred);
+    s.thread = malloc(n1 * sizeof *s.thread);
+    s.rev_thread = malloc(n1 * sizeof *s.rev_thread);
+    s.depth = malloc(n1 * sizeof *s.depth);
+    s.dir = malloc(n1);
+    s.pi = calloc(n1, sizeof *s.pi);
+    s.path = malloc(n1 * sizeof *s.path);
+    s.old = malloc(n1 * sizeof *s.old);
+    s.key = malloc(n1 * sizeof *s.key);
+    s.seq = malloc(n1 * sizeof *s.seq);
+    s.pidx = malloc(n1 * sizeof *s.pidx);
+    s.cnt = malloc((n1 + 1) * sizeof *s.cnt);
+    pos = malloc(m1 * sizeof *pos);
+    if (!s.tail || !s.head || !s.cost || !s.cap || !s.flow || !s.state || !s.parent || !s.pred ||
+        !s.thread || !s.rev_thread || !s.depth || !s.dir || !s.pi || !s.path || !s.old || !s.key ||
+        !s.seq || !s.pidx || !s.cnt || !pos)
+        goto fail;
+
+    /* Interleave the arcs: positions 0, skip, 2 skip, ..., then 1, 1 + skip,
+     * ... (a permutation of 0..m-1). */
+    uint32_t skip = nnodes > 1 && narcs / nnodes > 3 ? narcs / nnodes : 3;
+    for (uint32_t k = 0, i = 0, j = 0; k < narcs; k++) {
+        pos[k] = i;
+        if ((i += skip) >= narcs)
+            i = ++j;
+    }
+    for (uint32_t k = 0; k < narcs; k++) {
+        uint32_t e = pos[k];
+        s.tail[e] = arcs[k].tail;
+        s.head[e] = arcs[k].head;
+        s.cost[e] = arcs[k].cost;
+        s.cap[e] = arcs[k].cap;
+        s.state[e] = arcs[k].cap > 0 ? NS_LOWER : NS_OFF;
+    }
+    uint32_t root = nnodes;
+    for (uint32_t v = 0; v < nnodes; v++) {
+        uint32_t a = narcs + v;
+        s.tail[a] = v;
+        s.head[a] = root;
+        s.cost[a] = 0;
+        s.cap[a] = NS_INF;
+        s.parent[v] = root;
+        s.pred[v] = a;
+        s.dir[v] = 1;
+        s.depth[v] = 1;
+        s.thread[v] = v + 1 < nnodes ? v + 1 : root;
+        s.rev_thread[v] = v > 0 ? v - 1 : root;
+        s.pidx[v] = NONE;
+    }
+    s.parent[root] = NONE;
+    s.pred[root] = NONE;
+    s.dir[root] = 0;
+    s.depth[root] = 0;
+    s.thread[root] = 0;
+    s.rev_thread[root] = nnodes - 1;
+    s.pidx[root] = NONE;
+
+    uint32_t block = isqrt32(narcs), next = 0;
+    if (block < 10)
+        block = 10;
+    for (;;) {
+        uint32_t e = narcs ? ns_entering(&s, &next, block) : NONE;
+        if (e == NONE)
+            break;
+        ns_pivot(&s, e);
+    }
+    for (uint32_t k = 0; k < narcs; k++) {
+        flow[k] = s.flow[pos[k]];
+        assert(flow[k] >= 0 && flow[k] <= arcs[k].cap);
+    }
+    for (uint32_t v = 0; v < nnodes; v++)
+        assert(s.flow[narcs + v] == 0);
+    rc = MKT_OK;
+fail:
+    free(s.tail);
+    free(s.head);
+    free(s.cost);
+    free(s.cap);
+    free(s.flow);
+    free(s.state);
+    free(s.parent);
+    free(s.pred);
+    free(s.thread);
+    free(s.rev_thread);
+    free(s.depth);
+    free(s.dir);
+    free(s.pi);
+    free(s.path);
+    free(s.old);
+    free(s.key);
+    free(s.seq);
+    free(s.pidx);
+    free(s.cnt);
+    free(pos);
+    return rc;
+}

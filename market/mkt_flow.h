@@ -1,5 +1,5 @@
-/* mkt_flow.h -- exact integer min-cost circulation by cost scaling; internal
- * to market/ (P2P matching).  Not an API. */
+/* mkt_flow.h -- exact integer min-cost circulation, by cost scaling or by
+ * network simplex; internal to market/ (P2P matching).  Not an API. */
 #ifndef MKT_FLOW_H
 #define MKT_FLOW_H
 
@@ -21,5 +21,13 @@ struct mkt_arc {
  * largest cost could overflow the 64-bit node prices (see mkt_flow.c). */
 int mkt_flow_circulation(uint32_t nnodes, const struct mkt_arc *arcs, uint32_t narcs,
                          int64_t *flow /* OUT, narcs */) MKT_MUST_USE;
+
+/* The same problem by the primal network simplex (block search, strongly
+ * feasible trees; mkt_flow.c): faster than cost scaling on the dense P2P
+ * networks (one arc per pair), slower on the aggregated bus networks, where
+ * it stalls on degenerate pivots.  Deterministic, exact; same errors (the
+ * overflow bound is 4 (nnodes + 1) times the largest cost). */
+int mkt_flow_circulation_simplex(uint32_t nnodes, const struct mkt_arc *arcs, uint32_t narcs,
+                                 int64_t *flow /* OUT, narcs */) MKT_MUST_USE;
 
 #endif

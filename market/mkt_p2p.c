@@ -373,7 +373,11 @@ int mkt_p2p_clear(const struct mkt_book *book, const struct mkt_fees *fees, uint
     }
     assert(m == narcs);
     uint32_t nnodes = bus_form ? x0 + 2 * (K + 1) : x0;
-    rc = mkt_flow_circulation(nnodes, arcs, (uint32_t)m, flow);
+    /* Cost scaling on the bus form (network simplex stalls on its
+     * degenerate pivots), network simplex on the dense one (measured in
+     * bench_lemon: several times faster there). */
+    rc = bus_form ? mkt_flow_circulation(nnodes, arcs, (uint32_t)m, flow)
+                  : mkt_flow_circulation_simplex(nnodes, arcs, (uint32_t)m, flow);
     if (rc)
         goto fail;
     __int128 cost = 0;
