@@ -18,8 +18,10 @@ target_compile_options(glclient PRIVATE ${GL_WARNINGS})
 
 target_link_libraries(gridctl PRIVATE glclient glchain glcons PkgConfig::JANSSON)
 
+find_package(Threads REQUIRED)
 if(TARGET rpc_test_rpc_server)
-  target_link_libraries(rpc_test_rpc_server PRIVATE glrpc glclient PkgConfig::GLRPC_EVENT)
+  # The server's event loop runs in a second thread; requests come from the first.
+  target_link_libraries(rpc_test_rpc_server PRIVATE glrpc glclient PkgConfig::GLRPC_EVENT Threads::Threads)
   set_tests_properties(rpc/test_rpc_server PROPERTIES TIMEOUT 120)
 endif()
 if(TARGET node_test_node_lightclient)

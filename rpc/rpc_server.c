@@ -78,7 +78,7 @@ static json_t *error_response(json_t *id, struct rpc_error *e)
 
 static json_t *result_response(json_t *id, json_t *result)
 {
-    return json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "result", result);
+    return json_pack("{s:s, s:O, s:O}", "jsonrpc", "2.0", "id", id, "result", result);
 }
 
 static json_t *simple_error(int code, const char *message)
@@ -230,7 +230,7 @@ int rpc_dispatch(const struct rpc_api *api, const char *body, size_t len, char *
         goto send;
     }
     json_error_t jerr;
-    json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!req) {
         char msg[256];
         snprintf(msg, sizeof msg, "request body is not valid JSON (line %d column %d: %.160s)",
