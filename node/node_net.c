@@ -40,6 +40,7 @@ struct conn {
     char addr[80];  /* the remote "host:port" */
     uint32_t slot;  /* dial target, then the peer id once authenticated; NO_SLOT before */
     bool dialed;    /* we dialed it */
+    bool connected; /* TCP is established (always for accepted ones) */
     bool up;        /* authenticated and its slot's connection */
     bool dead;
     int busy;       /* inside its own read callback */
@@ -229,8 +230,9 @@ static uint32_t add_slot(struct node_net *n, const uint8_t key[32])
     return s->id;
 }
 
-/* c proved its key: bind it to a peer id, resolve duplicates, report it up. */
-static void on_authenticated(struct conn *c)
+/* c proved its key: bind it to a peer id, resolve duplicates, send our own
+ * reply if we accepted (reply[0..len), empty for the dialer), report it up. */
+static void on_authenticated(struct conn *c, const uint8_t *reply, size_t reply_len)
 {
     struct node_net *n = c->n;
     const uint8_t *key = c->sess.peer.key;
@@ -272,17 +274,13 @@ static void on_authenticated(struct conn *c)
         c->slot = id;
     }
     struct slot *s = n->slots[id];
-    evtimer_del(c->timer);
-    s->backoff_ms = n->cfg.backoff_min_ms;
-    evtimer_del(s->redial);
     if (s->conn) {
         /* Two connections between the same pair.  Both ends must keep the
          * same one without talking: the one dialed by the lower key; two
          * dialed by the same side: the newer (the dialer dials only when it
          * has none, so it has already given the older one up). */
-        struct conn *old = s->conn;
         bool keep_new;
-        if (old->dialed == c->dialed) {
+        if (s->conn->dialed == c->dialed) {
             keep_new = true;
         } else {
             bool we_lower = memcmp(n->cfg.pk, key, 32) < 0;
@@ -293,6 +291,16 @@ static void on_authenticated(struct conn *c)
                       "duplicate connection; keeping the one dialed by the lower key");
             return;
         }
+    }
+    if (reply_len && bufferevent_write(c->bev, reply, reply_len) != 0) {
+        conn_drop(c, NODE_NET_ERR_NOMEM, "out of memory queueing the handshake");
+        return;
+    }
+    evtimer_del(c->timer);
+    s->backoff_ms = n->cfg.backoff_min_ms;
+    evtimer_del(s->redial);
+    if (s->conn) { /* the new one wins (above): retire the old one quietly */
+        struct conn *old = s->conn;
         old->up = false;
         s->conn = c;
         c->up = true;
@@ -350,7 +358,7 @@ static void read_cb(struct bufferevent *bev, void *arg)
             if (bufferevent_write(bev, ev.data, ev.len) != 0)
                 conn_drop(c, NODE_NET_ERR_NOMEM, "out of memory queueing the handshake");
             break;
-        case NODE_NET_EV_UP: on_authenticated(c); break;
+        case NODE_NET_EV_UP: on_authenticated(c, ev.data, ev.len); break;
         case NODE_NET_EV_FRAME:
             if (c->up) {
                 n->in_cb++;
@@ -371,6 +379,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
     struct conn *c = arg;
     char why[160];
     if (what & BEV_EVENT_CONNECTED) {
+        c->connected = true;
         set_sockopts(bufferevent_getfd(bev));
         return;
     }
@@ -383,6 +392,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
         int dns = bufferevent_socket_get_dns_error(bev);
         if (dns)
             snprintf(why, sizeof why, "cannot resolve the address: %s", evutil_gai_strerror(dns));
+        else if (!c->connected)
+            snprintf(why, sizeof why, "cannot connect: %s", evutil_socket_error_to_string(e));
         else
             snprintf(why, sizeof why, "%s%s", evutil_socket_error_to_string(e), stage);
         conn_drop(c, NODE_NET_ERR_SOCKET, why);
@@ -412,6 +423,7 @@ static struct conn *conn_new(struct node_net *n, struct bufferevent *bev, const 
     c->bev = bev;
     c->dialed = dialed;
     c->slot = slot;
+    c->connected = !dialed;
     c->want = 8;
     snprintf(c->addr, sizeof c->addr, "%s", addr);
     c->next = n->conns;

@@ -288,9 +288,11 @@ static int on_hello(struct node_net_sess *s, const uint8_t *in, size_t len, size
     seal_raw(s, sig, sizeof sig, s->reply + NODE_NET_HEADERBYTES);
     s->state = NODE_NET_SESS_STREAM;
     *used = n;
-    ev->kind = NODE_NET_EV_SEND;
-    ev->data = s->reply;
-    ev->len = sizeof s->reply;
+    if (s->initiator) { /* the responder answers only once it has checked our auth */
+        ev->kind = NODE_NET_EV_SEND;
+        ev->data = s->reply;
+        ev->len = sizeof s->reply;
+    }
     return NODE_NET_ERR_OK;
 }
 
@@ -356,8 +358,13 @@ int node_net_sess_input(struct node_net_sess *s, const uint8_t *in, size_t len, 
             return sess_fail(s, NODE_NET_ERR_BAD_AUTH,
                              "handshake signature by key %s... does not verify", h);
         s->state = NODE_NET_SESS_UP;
+        s->frames_in = 0; /* application frames count from 1 in messages */
         *used = total;
         ev->kind = NODE_NET_EV_UP;
+        if (!s->initiator) {
+            ev->data = s->reply;
+            ev->len = sizeof s->reply;
+        }
         return NODE_NET_ERR_OK;
     }
     case NODE_NET_SESS_UP:

@@ -4,14 +4,16 @@
  * authenticated and which frames arrived.  node_net.c moves the bytes with
  * libevent; the fuzz target and the unit tests drive this file directly.
  *
- * Handshake (both sides at once, no fixed order between the two hellos):
+ * Handshake (both sides send their hello at once, in no fixed order):
  *
  *   hello  = "GLNT" | version u16 BE | L u8 | flags u8 (0) | ephemeral X25519 pk [32]
  *            | node Ed25519 pk [32] | chain id [L]                (72 + L bytes, 1 <= L <= 128)
  *
- * After its own hello each side reads the peer's, checks magic, version and
- * chain id, derives the session keys with crypto_kx (the dialer is the
- * client), and sends
+ * Each side reads the peer's hello, checks magic, version and chain id and
+ * derives the session keys with crypto_kx (the dialer is the client).  The
+ * dialer then sends its reply; the acceptor sends its own only after it has
+ * verified the dialer's (and node_net.c has accepted the key), so a refused
+ * dialer never sees itself accepted:
  *
  *   stream header [24]   (crypto_secretstream_xchacha20poly1305_init_push)
  *   frame(auth)          auth = Ed25519 signature [64] of
@@ -134,8 +136,9 @@ enum node_net_sess_state {
 
 enum node_net_ev_kind {
     NODE_NET_EV_NONE = 0, /* bytes consumed, nothing to report */
-    NODE_NET_EV_SEND,     /* send data[0..len) to the peer now (after our hello) */
-    NODE_NET_EV_UP,       /* the peer proved s->peer.key */
+    NODE_NET_EV_SEND,     /* send data[0..len) to the peer now (dialer, after our hello) */
+    NODE_NET_EV_UP,       /* the peer proved s->peer.key; an acceptor must send
+                             data[0..len), its own reply, if it accepts the peer */
     NODE_NET_EV_FRAME,    /* an application frame data[0..len), in the caller's scratch */
 };
 

@@ -74,8 +74,11 @@ static int drain(struct node_net_sess *s, struct pipe_ *p, struct pipe_ *back, i
         off += used;
         if (ev.kind == NODE_NET_EV_SEND)
             pipe_put(back, ev.data, ev.len);
-        if (ev.kind == NODE_NET_EV_UP)
+        if (ev.kind == NODE_NET_EV_UP) {
             (*ups)++;
+            if (ev.len)
+                pipe_put(back, ev.data, ev.len);
+        }
         if (ev.kind == NODE_NET_EV_FRAME && nframes) {
             memcpy(frames[*nframes], ev.data, ev.len < 64 ? ev.len : 64);
             flens[(*nframes)++] = ev.len;
