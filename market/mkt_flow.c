@@ -565,10 +565,15 @@ fail:
 #define NS_OFF ((int8_t)0)    /* tree arc, or an arc of capacity 0 */
 #define NS_INF INT64_MAX      /* the artificial arcs' capacity */
 
+struct ns_arc {
+    uint32_t tail, head;
+    int64_t cost;
+};
+
 struct ns {
     uint32_t n, m;              /* real nodes (node n is the root), real arcs */
-    uint32_t *tail, *head;      /* m + n: arc m + v is the artificial v -> root */
-    int64_t *cost, *cap, *flow; /* m + n */
+    struct ns_arc *arc;         /* m + n: arc m + v is the artificial v -> root */
+    int64_t *cap, *flow;        /* m + n */
     int8_t *state;              /* m */
     uint32_t *parent, *pred, *thread, *rev_thread, *depth; /* n + 1 */
     int8_t *dir;                /* n + 1: +1 when pred[v] runs v -> parent, -1 parent -> v */
@@ -580,29 +585,42 @@ struct ns {
 /* Block search: the most negative state * reduced cost in the first block of
  * the cyclic scan from *next that has a negative one (or the best of the
  * last, partial block).  Returns the arc, or NONE when every arc is
- * optimal. */
+ * optimal.  The hot loop of the whole solver: two plain passes (next..m,
+ * 0..next) over packed arcs, so that it keeps its variables in registers. */
 static uint32_t ns_entering(const struct ns *s, uint32_t *next, uint32_t block)
 {
-    uint32_t m = s->m, best = NONE, cnt = block, e = *next;
-    int64_t min = 0;
+    const struct ns_arc *arc = s->arc;
     const int8_t *state = s->state;
-    const int64_t *cost = s->cost, *pi = s->pi;
-    const uint32_t *tail = s->tail, *head = s->head;
-    for (uint32_t scanned = 0; scanned < m; scanned++) {
-        int64_t c = state[e] * (cost[e] + pi[tail[e]] - pi[head[e]]);
+    const int64_t *pi = s->pi;
+    uint32_t m = s->m, best = NONE, cnt = block, e, start = *next;
+    int64_t min = 0;
+    for (e = start; e < m; e++) {
+        int64_t c = state[e] * (arc[e].cost + pi[arc[e].tail] - pi[arc[e].head]);
         if (c < min) {
             min = c;
             best = e;
         }
-        if (++e == m)
-            e = 0;
         if (--cnt == 0) {
             if (best != NONE)
-                break;
+                goto found;
             cnt = block;
         }
     }
-    *next = e;
+    for (e = 0; e < start; e++) {
+        int64_t c = state[e] * (arc[e].cost + pi[arc[e].tail] - pi[arc[e].head]);
+        if (c < min) {
+            min = c;
+            best = e;
+        }
+        if (--cnt == 0) {
+            if (best != NONE)
+                goto found;
+            cnt = block;
+        }
+    }
+    return best; /* a whole round: the best of its last block, or NONE */
+found:
+    *next = e + 1 < m ? e + 1 : 0;
     return best;
 }
 
@@ -671,11 +689,11 @@ static void ns_retree(struct ns *s, uint32_t e_in, uint32_t u_in, uint32_t v_in,
     }
     s->parent[u_in] = v_in;
     s->pred[u_in] = e_in;
-    s->dir[u_in] = s->tail[e_in] == u_in ? 1 : -1;
+    s->dir[u_in] = s->arc[e_in].tail == u_in ? 1 : -1;
 
     /* The subtree's prices move together so that e_in has reduced cost 0;
      * depths follow the new parents (seq is a preorder). */
-    int64_t want = s->dir[u_in] > 0 ? s->pi[v_in] - s->cost[e_in] : s->pi[v_in] + s->cost[e_in];
+    int64_t want = s->dir[u_in] > 0 ? s->pi[v_in] - s->arc[e_in].cost : s->pi[v_in] + s->arc[e_in].cost;
     int64_t sigma = want - s->pi[u_in];
     for (uint32_t i = 0; i < size; i++) {
         uint32_t y = s->seq[i];
@@ -690,8 +708,8 @@ static void ns_pivot(struct ns *s, uint32_t e)
     int8_t st = s->state[e];
     assert(st == NS_LOWER || st == NS_UPPER);
     /* The cycle: first -> (e) -> second -> up to join -> down to first. */
-    uint32_t first = st == NS_LOWER ? s->tail[e] : s->head[e];
-    uint32_t second = st == NS_LOWER ? s->head[e] : s->tail[e];
+    uint32_t first = st == NS_LOWER ? s->arc[e].tail : s->arc[e].head;
+    uint32_t second = st == NS_LOWER ? s->arc[e].head : s->arc[e].tail;
     uint32_t a = first, b = second;
     while (a != b) {
         if (s->depth[a] >= s->depth[b])
@@ -730,9 +748,9 @@ static void ns_pivot(struct ns *s, uint32_t e)
     if (delta > 0) {
         int64_t val = st * delta;
         s->flow[e] += val;
-        for (uint32_t u = s->tail[e]; u != join; u = s->parent[u])
+        for (uint32_t u = s->arc[e].tail; u != join; u = s->parent[u])
             s->flow[s->pred[u]] -= s->dir[u] * val;
-        for (uint32_t u = s->head[e]; u != join; u = s->parent[u])
+        for (uint32_t u = s->arc[e].head; u != join; u = s->parent[u])
             s->flow[s->pred[u]] += s->dir[u] * val;
     }
     if (side == 0) {
@@ -777,9 +795,7 @@ int mkt_flow_circulation_simplex(uint32_t nnodes, const struct mkt_arc *arcs, ui
     if (4 * ((__int128)nnodes + 1) * cmax > INT64_MAX)
         return MKT_ERR_BOOK_TOO_LARGE;
     size_t n1 = (size_t)nnodes + 1, ma = (size_t)narcs + nnodes, m1 = narcs ? narcs : 1;
-    s.tail = malloc(ma * sizeof *s.tail);
-    s.head = malloc(ma * sizeof *s.head);
-    s.cost = malloc(ma * sizeof *s.cost);
+    s.arc = malloc(ma * sizeof *s.arc);
     s.cap = malloc(ma * sizeof *s.cap);
     s.flow = calloc(ma, sizeof *s.flow);
     s.state = malloc(m1);
@@ -797,7 +813,7 @@ int mkt_flow_circulation_simplex(uint32_t nnodes, const struct mkt_arc *arcs, ui
     s.pidx = malloc(n1 * sizeof *s.pidx);
     s.cnt = malloc((n1 + 1) * sizeof *s.cnt);
     pos = malloc(m1 * sizeof *pos);
-    if (!s.tail || !s.head || !s.cost || !s.cap || !s.flow || !s.state || !s.parent || !s.pred ||
+    if (!s.arc || !s.cap || !s.flow || !s.state || !s.parent || !s.pred ||
         !s.thread || !s.rev_thread || !s.depth || !s.dir || !s.pi || !s.path || !s.old || !s.key ||
         !s.seq || !s.pidx || !s.cnt || !pos)
         goto fail;
@@ -812,18 +828,14 @@ int mkt_flow_circulation_simplex(uint32_t nnodes, const struct mkt_arc *arcs, ui
     }
     for (uint32_t k = 0; k < narcs; k++) {
         uint32_t e = pos[k];
-        s.tail[e] = arcs[k].tail;
-        s.head[e] = arcs[k].head;
-        s.cost[e] = arcs[k].cost;
+        s.arc[e] = (struct ns_arc){arcs[k].tail, arcs[k].head, arcs[k].cost};
         s.cap[e] = arcs[k].cap;
         s.state[e] = arcs[k].cap > 0 ? NS_LOWER : NS_OFF;
     }
     uint32_t root = nnodes;
     for (uint32_t v = 0; v < nnodes; v++) {
         uint32_t a = narcs + v;
-        s.tail[a] = v;
-        s.head[a] = root;
-        s.cost[a] = 0;
+        s.arc[a] = (struct ns_arc){v, root, 0};
         s.cap[a] = NS_INF;
         s.parent[v] = root;
         s.pred[v] = a;
@@ -858,9 +870,7 @@ int mkt_flow_circulation_simplex(uint32_t nnodes, const struct mkt_arc *arcs, ui
         assert(s.flow[narcs + v] == 0);
     rc = MKT_OK;
 fail:
-    free(s.tail);
-    free(s.head);
-    free(s.cost);
+    free(s.arc);
     free(s.cap);
     free(s.flow);
     free(s.state);
