@@ -1,0 +1,458 @@
+/* mb_sink_rpc.c -- the node sink: JSON-RPC 2.0 over HTTP/1.1 to gridnode
+ * (mb_sink.h).  A deliberately small blocking client: one connection per
+ * request (Connection: close), one deadline for connect + send + answer, an
+ * answer of at most MB_RPC_MAX_ANSWER bytes with a Content-Length or read to
+ * the close.  Everything the node says is outside input: parsed with
+ * jansson, checked field by field, never asserted on.
+ *
+ * Committed means: get_tx reports a height.  With verify_proof it also means
+ * that get_state at that height returns exactly our payload under the
+ * reading's state key (mb_reading_state_key) with a proof that verifies
+ * against the state root of get_header at that height. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chain_codec.h"
+#include "chain_crypto.h"
+#include "chain_proof.h"
+#include "mb_reading.h"
+#include "mb_sink.h"
+
+#define MB_RPC_MAX_ANSWER (1u << 20)
+
+struct rpc {
+    struct sockaddr_in addr;
+    char host[64];
+    char path[128];
+    uint32_t timeout_ms;
+    bool verify_proof;
+    uint64_t next_id;
+};
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Wait for fd to be ready for events before the deadline: 0, or -1 on timeout/error. */
+static int wait_fd(int fd, short events, uint64_t deadline)
+{
+    for (;;) {
+        uint64_t now = mono_ms();
+        if (now >= deadline)
+            return -1;
+        struct pollfd p = {fd, events, 0};
+        int r = poll(&p, 1, (int)(deadline - now));
+        if (r > 0)
+            return 0;
+        if (r == 0 || errno != EINTR)
+            return -1;
+    }
+}
+
+static int http_post(struct rpc *c, const char *body, size_t blen, char **answer, size_t *alen)
+{
+    uint64_t deadline = mono_ms() + c->timeout_ms;
+    char *buf = NULL;
+    int rc = MB_ERR_SINK_UNREACHABLE;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return MB_ERR_SINK_UNREACHABLE;
+    if (connect(fd, (struct sockaddr *)&c->addr, sizeof c->addr) != 0) {
+        if (errno != EINPROGRESS || wait_fd(fd, POLLOUT, deadline))
+            goto done;
+        int err = 0;
+        socklen_t el = sizeof err;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) || err)
+            goto done;
+    }
+    char head[512];
+    int hn = snprintf(head, sizeof head,
+                      "POST %s HTTP/1.1\r\nHost: %s:%u\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                      c->path, c->host, (unsigned)ntohs(c->addr.sin_port), blen);
+    if (hn < 0 || (size_t)hn >= sizeof head)
+        goto done;
+    const char *parts[2] = {head, body};
+    size_t lens[2] = {(size_t)hn, blen};
+    for (int i = 0; i < 2; i++) {
+        size_t off = 0;
+        while (off < lens[i]) {
+            ssize_t w = send(fd, parts[i] + off, lens[i] - off, MSG_NOSIGNAL);
+            if (w > 0) {
+                off += (size_t)w;
+                continue;
+            }
+            if (w < 0 && (errno == EAGAIN || errno == EINTR) && !wait_fd(fd, POLLOUT, deadline))
+                continue;
+            goto done;
+        }
+    }
+    size_t cap = 4096, n = 0;
+    buf = malloc(cap + 1);
+    if (!buf) {
+        rc = MB_ERR_NOMEM;
+        goto done;
+    }
+    for (;;) {
+        if (n == cap) {
+            if (cap >= MB_RPC_MAX_ANSWER) {
+                rc = MB_ERR_SINK_PROTOCOL;
+                goto done;
+            }
+            cap *= 2;
+            char *nb = realloc(buf, cap + 1);
+            if (!nb) {
+                rc = MB_ERR_NOMEM;
+                goto done;
+            }
+            buf = nb;
+        }
+        ssize_t r = recv(fd, buf + n, cap - n, 0);
+        if (r > 0) {
+            n += (size_t)r;
+            buf[n] = '\0';
+            /* stop early once a Content-Length body is complete */
+            char *sep = strstr(buf, "\r\n\r\n");
+            if (sep) {
+                const char *cl = NULL;
+                for (char *p = buf; p < sep; p++)
+                    if ((p == buf || p[-1] == '\n') && strncasecmp(p, "content-length:", 15) == 0)
+                        cl = p + 15;
+                if (cl) {
+                    unsigned long want = strtoul(cl, NULL, 10);
+                    if (want > MB_RPC_MAX_ANSWER) {
+                        rc = MB_ERR_SINK_PROTOCOL;
+                        goto done;
+                    }
+                    if (n - (size_t)(sep + 4 - buf) >= want)
+                        break;
+                }
+            }
+            continue;
+        }
+        if (r == 0)
+            break;
+        if ((errno == EAGAIN || errno == EINTR) && !wait_fd(fd, POLLIN, deadline))
+            continue;
+        goto done;
+    }
+    buf[n] = '\0';
+    if (n < 12 || strncmp(buf, "HTTP/1.", 7) != 0) {
+        rc = MB_ERR_SINK_PROTOCOL;
+        goto done;
+    }
+    int status = atoi(buf + 9);
+    char *sep = strstr(buf, "\r\n\r\n");
+    if (!sep) {
+        rc = MB_ERR_SINK_PROTOCOL;
+        goto done;
+    }
+    if (status != 200) {
+        rc = status >= 500 ? MB_ERR_SINK_UNREACHABLE : MB_ERR_SINK_PROTOCOL;
+        goto done;
+    }
+    size_t off = (size_t)(sep + 4 - buf);
+    memmove(buf, buf + off, n - off + 1);
+    *answer = buf;
+    *alen = n - off;
+    buf = NULL;
+    rc = MB_ERR_OK;
+done:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+/* Call method(params); steals params.  On OK *result is a new reference.
+ * A JSON-RPC error gives SINK_REJECTED with *code and the data.error name. */
+static int call(struct rpc *c, const char *method, json_t *params, json_t **result, int *code,
+                char errname[64])
+{
+    json_t *req = json_pack("{s:s, s:I, s:s, s:o}", "jsonrpc", "2.0", "id", (json_int_t)++c->next_id,
+                            "method", method, "params", params);
+    char *answer = NULL, *text = NULL;
+    size_t alen = 0;
+    json_t *resp = NULL;
+    int rc;
+    *result = NULL;
+    *code = 0;
+    errname[0] = '\0';
+    if (!req)
+        return MB_ERR_NOMEM;
+    text = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    if (!text)
+        return MB_ERR_NOMEM;
+    rc = http_post(c, text, strlen(text), &answer, &alen);
+    free(text);
+    if (rc)
+        return rc;
+    resp = json_loadb(answer, alen, JSON_REJECT_DUPLICATES, NULL);
+    free(answer);
+    if (!json_is_object(resp)) {
+        rc = MB_ERR_SINK_PROTOCOL;
+        goto done;
+    }
+    json_t *err = json_object_get(resp, "error");
+    if (err) {
+        json_t *jc = json_object_get(err, "code");
+        if (!json_is_integer(jc)) {
+            rc = MB_ERR_SINK_PROTOCOL;
+            goto done;
+        }
+        *code = (int)json_integer_value(jc);
+        json_t *data = json_object_get(err, "data");
+        json_t *name = data ? json_object_get(data, "error") : NULL;
+        if (json_is_string(name))
+            snprintf(errname, 64, "%s", json_string_value(name));
+        rc = MB_ERR_SINK_REJECTED;
+        goto done;
+    }
+    json_t *res = json_object_get(resp, "result");
+    if (!res) {
+        rc = MB_ERR_SINK_PROTOCOL;
+        goto done;
+    }
+    *result = json_incref(res);
+    rc = MB_ERR_OK;
+done:
+    json_decref(resp);
+    return rc;
+}
+
+static int unhex(const char *s, uint8_t *out, size_t cap, size_t *len)
+{
+    size_t n = strlen(s);
+    if (n % 2 || n / 2 > cap)
+        return -1;
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned v = 0;
+        for (int j = 0; j < 2; j++) {
+            char ch = s[2 * i + (size_t)j];
+            unsigned d;
+            if (ch >= '0' && ch <= '9')
+                d = (unsigned)(ch - '0');
+            else if (ch >= 'a' && ch <= 'f')
+                d = (unsigned)(ch - 'a' + 10);
+            else if (ch >= 'A' && ch <= 'F')
+                d = (unsigned)(ch - 'A' + 10);
+            else
+                return -1;
+            v = v * 16 + d;
+        }
+        out[i] = (uint8_t)v;
+    }
+    *len = n / 2;
+    return 0;
+}
+
+static json_t *hex_json(const uint8_t *b, size_t n)
+{
+    char *h = malloc(2 * n + 1);
+    if (!h)
+        return NULL;
+    chain_hex(h, b, n);
+    json_t *j = json_string(h);
+    free(h);
+    return j;
+}
+
+#define RPC_NOT_FOUND (-32002)
+#define RPC_MEMPOOL_FULL (-32004)
+#define RPC_UNAVAILABLE (-32005)
+
+static int rpc_submit(void *ctx, const uint8_t *tx, size_t len)
+{
+    struct rpc *c = ctx;
+    json_t *res = NULL, *hx = hex_json(tx, len);
+    int code;
+    char name[64];
+    if (!hx)
+        return MB_ERR_NOMEM;
+    int rc = call(c, "submit_tx", json_pack("{s:o}", "tx", hx), &res, &code, name);
+    json_decref(res);
+    if (rc == MB_ERR_SINK_REJECTED) {
+        if (strcmp(name, "DUPLICATE") == 0)
+            return MB_ERR_OK;
+        if (code == RPC_MEMPOOL_FULL || code == RPC_UNAVAILABLE || strcmp(name, "NOT_READY") == 0)
+            return MB_ERR_SINK_UNREACHABLE;
+        fprintf(stderr, "gridmeter: node rejected a reading: code %d %s\n", code, name);
+    }
+    return rc;
+}
+
+/* With verify_proof: the reading is in the state at height h, proven. */
+static int verify_committed(struct rpc *c, uint64_t h, const uint8_t pk[CHAIN_PK_BYTES], uint64_t slot,
+                            const uint8_t *payload, size_t payload_len)
+{
+    uint8_t key[MB_STATE_KEY_BYTES];
+    mb_reading_state_key(pk, slot, key);
+    json_t *res = NULL, *kx = hex_json(key, sizeof key);
+    int code, rc;
+    char name[64];
+    uint8_t *value = NULL, *proof_bytes = NULL, *hdr = NULL;
+    size_t vlen, plen, hlen;
+    struct chain_proof *proof = NULL;
+    ProtobufCMessage *hm = NULL;
+    if (!kx)
+        return MB_ERR_NOMEM;
+    rc = call(c, "get_state", json_pack("{s:o, s:I}", "key", kx, "height", (json_int_t)h), &res, &code, name);
+    if (rc)
+        goto done;
+    json_t *jv = json_object_get(res, "value"), *jp = json_object_get(res, "proof");
+    value = malloc(CHAIN_STATE_VALUE_MAX_BYTES);
+    proof_bytes = malloc(CHAIN_PROOF_MAX_BYTES);
+    hdr = malloc(CHAIN_HEADER_MAX_BYTES);
+    proof = malloc(sizeof *proof);
+    if (!value || !proof_bytes || !hdr || !proof) {
+        rc = MB_ERR_NOMEM;
+        goto done;
+    }
+    rc = MB_ERR_SINK_PROTOCOL;
+    if (!json_is_string(jv) || !json_is_string(jp) ||
+        unhex(json_string_value(jv), value, CHAIN_STATE_VALUE_MAX_BYTES, &vlen) ||
+        unhex(json_string_value(jp), proof_bytes, CHAIN_PROOF_MAX_BYTES, &plen) ||
+        chain_proof_decode(proof_bytes, plen, proof))
+        goto done;
+    json_decref(res);
+    res = NULL;
+    rc = call(c, "get_header", json_pack("{s:I}", "height", (json_int_t)h), &res, &code, name);
+    if (rc)
+        goto done;
+    rc = MB_ERR_SINK_PROTOCOL;
+    json_t *jh = json_object_get(res, "header");
+    if (!json_is_string(jh) || unhex(json_string_value(jh), hdr, CHAIN_HEADER_MAX_BYTES, &hlen) ||
+        chain_pb_unpack(&gl__block_header__descriptor, hdr, hlen, CHAIN_HEADER_MAX_BYTES, &hm))
+        goto done;
+    Gl__BlockHeader *bh = (Gl__BlockHeader *)hm;
+    if (bh->height != h || bh->state_root.len != CHAIN_HASH_BYTES)
+        goto done;
+    /* TODO(issue 5): check the header's commit certificate against the validator set. */
+    rc = MB_ERR_SINK_PROOF;
+    if (vlen != payload_len || memcmp(value, payload, payload_len) != 0)
+        goto done;
+    if (chain_proof_verify_kv(bh->state_root.data, key, sizeof key, value, vlen, proof))
+        goto done;
+    rc = MB_ERR_OK;
+done:
+    if (hm)
+        protobuf_c_message_free_unpacked(hm, NULL);
+    json_decref(res);
+    free(value);
+    free(proof_bytes);
+    free(hdr);
+    free(proof);
+    return rc;
+}
+
+static int rpc_status(void *ctx, const uint8_t hash[CHAIN_HASH_BYTES], const uint8_t pk[CHAIN_PK_BYTES],
+                      uint64_t slot, const uint8_t *payload, size_t payload_len, enum mb_tx_status *st)
+{
+    struct rpc *c = ctx;
+    json_t *res = NULL, *hx = hex_json(hash, CHAIN_HASH_BYTES);
+    int code;
+    char name[64];
+    *st = MB_TX_UNKNOWN;
+    if (!hx)
+        return MB_ERR_NOMEM;
+    int rc = call(c, "get_tx", json_pack("{s:o}", "hash", hx), &res, &code, name);
+    if (rc == MB_ERR_SINK_REJECTED && code == RPC_NOT_FOUND)
+        return MB_ERR_OK;
+    if (rc)
+        return rc == MB_ERR_SINK_REJECTED ? MB_ERR_SINK_PROTOCOL : rc;
+    json_t *jh = json_object_get(res, "height");
+    if (!jh || json_is_null(jh)) {
+        *st = MB_TX_PENDING;
+        rc = MB_ERR_OK;
+    } else if (!json_is_integer(jh) || json_integer_value(jh) <= 0) {
+        rc = MB_ERR_SINK_PROTOCOL;
+    } else {
+        uint64_t h = (uint64_t)json_integer_value(jh);
+        json_t *jr = json_object_get(res, "result");
+        if (jr && !(json_is_integer(jr) && json_integer_value(jr) == 0) &&
+            !(json_is_string(jr) && strcmp(json_string_value(jr), "OK") == 0))
+            fprintf(stderr, "gridmeter: slot %llu committed at height %llu with a non-OK result\n",
+                    (unsigned long long)slot, (unsigned long long)h);
+        rc = c->verify_proof ? verify_committed(c, h, pk, slot, payload, payload_len) : MB_ERR_OK;
+        if (rc == MB_ERR_OK)
+            *st = MB_TX_COMMITTED;
+    }
+    json_decref(res);
+    return rc;
+}
+
+static int rpc_nonce(void *ctx, const uint8_t pk[CHAIN_PK_BYTES], uint64_t *nonce)
+{
+    struct rpc *c = ctx;
+    json_t *res = NULL, *hx = hex_json(pk, CHAIN_PK_BYTES);
+    int code;
+    char name[64];
+    *nonce = 0;
+    if (!hx)
+        return MB_ERR_NOMEM;
+    int rc = call(c, "get_account", json_pack("{s:o}", "account", hx), &res, &code, name);
+    if (rc == MB_ERR_SINK_REJECTED && code == RPC_NOT_FOUND)
+        return MB_ERR_OK;
+    if (rc)
+        return rc == MB_ERR_SINK_REJECTED ? MB_ERR_SINK_PROTOCOL : rc;
+    json_t *jn = json_object_get(res, "nonce");
+    if (json_is_integer(jn) && json_integer_value(jn) >= 0)
+        *nonce = (uint64_t)json_integer_value(jn);
+    else
+        rc = MB_ERR_SINK_PROTOCOL;
+    json_decref(res);
+    return rc;
+}
+
+static void rpc_close(void *ctx)
+{
+    free(ctx);
+}
+
+int mb_sink_rpc_open(struct mb_sink *s, const char *url, const struct mb_rpc_opts *o)
+{
+    const char *p = url;
+    if (strncmp(p, "http://", 7) != 0)
+        return MB_ERR_CONFIG_BAD_VALUE;
+    p += 7;
+    const char *colon = strchr(p, ':');
+    if (!colon || colon == p || (size_t)(colon - p) >= 64)
+        return MB_ERR_CONFIG_BAD_VALUE;
+    struct rpc *c = calloc(1, sizeof *c);
+    if (!c)
+        return MB_ERR_NOMEM;
+    memcpy(c->host, p, (size_t)(colon - p));
+    char *end;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    const char *ip = strcmp(c->host, "localhost") == 0 ? "127.0.0.1" : c->host;
+    c->addr.sin_family = AF_INET;
+    c->addr.sin_port = htons((uint16_t)port);
+    if (end == colon + 1 || port == 0 || port > 65535 || (*end && *end != '/') ||
+        inet_pton(AF_INET, ip, &c->addr.sin_addr) != 1 || strlen(*end ? end : "/") >= sizeof c->path) {
+        free(c);
+        return MB_ERR_CONFIG_BAD_VALUE;
+    }
+    snprintf(c->path, sizeof c->path, "%s", *end ? end : "/");
+    c->timeout_ms = o->timeout_ms;
+    c->verify_proof = o->verify_proof;
+    s->ctx = c;
+    s->submit = rpc_submit;
+    s->status = rpc_status;
+    s->nonce = rpc_nonce;
+    s->close = rpc_close;
+    return MB_ERR_OK;
+}
