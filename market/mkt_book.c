@@ -436,8 +436,6 @@ int mkt_book_clear(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t mark
             }
             if (!roll)
                 release = remaining;
-            else if (new_locked == remaining)
-                release = 0;
         } else {
             recv = mkt_nano_floor(e->nano);
             held = open ? (int64_t)((__int128)locked * fill / open) : 0;
