@@ -30,6 +30,13 @@
 
 #define NO_SLOT UINT32_MAX
 #define LOG_BYTES 512u
+/* The fewest bytes any unit has (a hello's fixed start, a stream header, a frame). */
+#define MIN_UNIT 8u
+_Static_assert(MIN_UNIT <= NODE_NET_HEADERBYTES && MIN_UNIT <= NODE_NET_FRAME_OVERHEAD &&
+                   MIN_UNIT <= NODE_NET_HELLO_FIXED,
+               "MIN_UNIT never asks for more than a unit");
+/* Larger single reads and writes than libevent's 16 KiB default: blocks are big. */
+#define MAX_SINGLE_IO (256u << 10)
 
 struct conn {
     struct node_net *n;
@@ -328,10 +335,12 @@ static void read_cb(struct bufferevent *bev, void *arg)
     struct evbuffer *in = bufferevent_get_input(bev);
     c->busy++;
     while (!c->dead) {
+        /* Pull up only what the next unit needs, once it is all there: a
+         * large frame arriving in many reads is copied once, not per read. */
         size_t avail = evbuffer_get_length(in);
-        if (avail == 0)
+        if (avail < c->want)
             break;
-        size_t take = avail < c->want ? avail : c->want;
+        size_t take = c->want;
         const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)take);
         if (!p) {
             conn_drop(c, NODE_NET_ERR_NOMEM, "out of memory reading a frame");
@@ -343,8 +352,6 @@ static void read_cb(struct bufferevent *bev, void *arg)
         if (rc == NODE_NET_ERR_NEED_MORE) {
             assert(ev.len > take);
             c->want = ev.len;
-            if (ev.len > avail)
-                break;
             continue;
         }
         if (rc != NODE_NET_ERR_OK) {
@@ -352,7 +359,7 @@ static void read_cb(struct bufferevent *bev, void *arg)
             break;
         }
         evbuffer_drain(in, used);
-        c->want = 8;
+        c->want = MIN_UNIT;
         switch (ev.kind) {
         case NODE_NET_EV_SEND:
             if (bufferevent_write(bev, ev.data, ev.len) != 0)
@@ -424,7 +431,7 @@ static struct conn *conn_new(struct node_net *n, struct bufferevent *bev, const 
     c->dialed = dialed;
     c->slot = slot;
     c->connected = !dialed;
-    c->want = 8;
+    c->want = MIN_UNIT;
     snprintf(c->addr, sizeof c->addr, "%s", addr);
     c->next = n->conns;
     if (n->conns)
@@ -449,6 +456,8 @@ static struct conn *conn_new(struct node_net *n, struct bufferevent *bev, const 
     /* Reading pauses once a whole largest frame is buffered: a peer cannot make
      * us buffer more than one frame ahead. */
     bufferevent_setwatermark(bev, EV_READ, 0, n->max_frame + NODE_NET_FRAME_OVERHEAD);
+    (void)bufferevent_set_max_single_read(bev, MAX_SINGLE_IO);
+    (void)bufferevent_set_max_single_write(bev, MAX_SINGLE_IO);
     if (bufferevent_write(bev, c->sess.hello, c->sess.hello_len) != 0 ||
         bufferevent_enable(bev, EV_READ | EV_WRITE) != 0) {
         conn_free(c);
