@@ -474,6 +474,7 @@ struct raw {
     uint8_t in[1 << 16];
     size_t inlen;
     bool up, closed;
+    size_t frames;
 };
 
 static void raw_connect(struct raw *r, uint16_t port)
@@ -531,8 +532,13 @@ static void raw_poll(struct raw *r)
         r->inlen -= used;
         if (ev.kind == NODE_NET_EV_SEND)
             raw_write(r, ev.data, ev.len);
-        if (ev.kind == NODE_NET_EV_UP)
+        if (ev.kind == NODE_NET_EV_UP) {
             r->up = true;
+            if (ev.len) /* we are the acceptor: our reply */
+                raw_write(r, ev.data, ev.len);
+        }
+        if (ev.kind == NODE_NET_EV_FRAME)
+            r->frames++;
     }
 }
 
@@ -649,6 +655,12 @@ static bool up_0_1(void *arg)
            node_net_peer_up(nodes[1].net, 0);
 }
 
+static bool up_0_1_node0_only(void *arg)
+{
+    (void)arg;
+    return node_net_peer_up(nodes[0].net, 1);
+}
+
 static void test_a_peer_that_goes_away_is_redialed_with_backoff_when_it_returns(void **state)
 {
     (void)state;
@@ -746,6 +758,106 @@ static void test_a_peer_that_does_not_read_is_dropped_at_the_queue_limit(void **
     node_net_sess_deinit(&r.s);
 }
 
+static bool raw_up_or_closed(void *arg)
+{
+    struct raw *r = arg;
+    raw_poll(r);
+    return r->up || r->closed;
+}
+
+static bool raw_has_frame(void *arg)
+{
+    struct raw *r = arg;
+    raw_poll(r);
+    return r->frames > 0;
+}
+
+static void raw_ident(struct raw *r, uint8_t seed, bool initiator)
+{
+    uint8_t s[32], epk[32], esk[32];
+    memset(s, seed, sizeof s);
+    assert_int_equal(crypto_sign_seed_keypair(r->pk, r->sk, s), 0);
+    crypto_kx_keypair(epk, esk);
+    assert_int_equal(node_net_sess_init(&r->s, initiator, r->pk, r->sk, CHAIN, 1 << 15, epk, esk),
+                     NODE_NET_ERR_OK);
+    raw_write(r, r->s.hello, r->s.hello_len);
+}
+
+static void test_two_connections_between_a_pair_keep_the_one_dialed_by_the_lower_key(void **state)
+{
+    (void)state;
+    /* Node 0 dials "node 1" (a raw acceptor) while "node 1" also dials node 0
+     * (a raw dialer).  Both seed orders, so that each side is the lower key once. */
+    uint8_t seeds[2][2] = {{1, 2}, {2, 1}};
+    bool seen_lower[2] = {false, false};
+    for (int round = 0; round < 2; round++) {
+        if (round)
+            teardown(NULL), setup(NULL);
+        node_init(0, seeds[round][0]);
+        node_init(1, seeds[round][1]);
+        int lfd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+        assert_int_equal(listen(lfd, 4), 0);
+        socklen_t l = sizeof a;
+        assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &l), 0);
+        nodes[1].port = ntohs(a.sin_port);
+        node_knows(0, 2);
+        node_open(0); /* dials our raw listener */
+        struct raw acc, dia;
+        memset(&acc, 0, sizeof acc);
+        acc.fd = accept(lfd, NULL, NULL);
+        assert_true(acc.fd >= 0);
+        assert_int_equal(fcntl(acc.fd, F_SETFL, O_NONBLOCK), 0);
+        raw_ident(&acc, seeds[round][1], false);
+        assert_true(pump_until(raw_is_up, &acc, 3000));
+        assert_true(pump_until(up_0_1_node0_only, NULL, 3000));
+        raw_connect(&dia, nodes[0].port);
+        raw_ident(&dia, seeds[round][1], true);
+        assert_true(pump_until(raw_up_or_closed, &dia, 3000));
+        bool node0_lower = memcmp(nodes[0].pk, nodes[1].pk, 32) < 0;
+        seen_lower[node0_lower] = true;
+        struct raw *kept = node0_lower ? &acc : &dia, *gone = node0_lower ? &dia : &acc;
+        assert_true(pump_until(raw_is_closed, gone, 3000));
+        assert_false(node0_lower && dia.up); /* refused before it saw our reply */
+        assert_true(log_has(&nodes[0], "duplicate connection; keeping the one dialed by the lower key", NULL));
+        assert_int_equal(nodes[0].ups[1], 1); /* no flap: up once, never down */
+        assert_int_equal(nodes[0].downs[1], 0);
+        assert_int_equal(node_net_send(nodes[0].net, 1, (const uint8_t *)"kept", 4), NODE_NET_ERR_OK);
+        assert_true(pump_until(raw_has_frame, kept, 3000));
+        close(acc.fd);
+        close(dia.fd);
+        close(lfd);
+        node_net_sess_deinit(&acc.s);
+        node_net_sess_deinit(&dia.s);
+    }
+    assert_true(seen_lower[0] && seen_lower[1]);
+}
+
+static void test_a_second_connection_from_the_same_dialer_replaces_the_first(void **state)
+{
+    (void)state;
+    node_init(0, 1);
+    node_init(1, 2);
+    node_knows(0, 2);
+    nodes[0].peers[1].port = 0;
+    node_open(0);
+    struct raw first, second;
+    raw_handshake(&first, 0, 2);
+    raw_handshake(&second, 0, 2); /* "node 1" restarted and dialed again */
+    assert_true(pump_until(raw_is_closed, &first, 3000));
+    assert_true(log_has(&nodes[0], "replaced by a newer connection from the same dialer", NULL));
+    assert_int_equal(nodes[0].ups[1], 1);
+    assert_int_equal(nodes[0].downs[1], 0);
+    assert_int_equal(node_net_send(nodes[0].net, 1, (const uint8_t *)"new", 3), NODE_NET_ERR_OK);
+    assert_true(pump_until(raw_has_frame, &second, 3000));
+    close(first.fd);
+    close(second.fd);
+    node_net_sess_deinit(&first.s);
+    node_net_sess_deinit(&second.s);
+}
+
 static void test_a_frame_callback_may_send_back_and_a_config_error_is_named(void **state)
 {
     (void)state;
@@ -804,6 +916,11 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_a_peer_that_does_not_read_is_dropped_at_the_queue_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_two_connections_between_a_pair_keep_the_one_dialed_by_the_lower_key, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_second_connection_from_the_same_dialer_replaces_the_first, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_a_frame_callback_may_send_back_and_a_config_error_is_named, setup, teardown),
     };
