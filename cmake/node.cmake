@@ -39,17 +39,20 @@ foreach(t node_test_node_mempool node_test_node_genesis node_test_node_msg node_
   endif()
 endforeach()
 
-# Integration tests: real gridnode processes on loopback ports, both engines.
+# Integration tests: real gridnode processes on free loopback ports (below the
+# ephemeral range), driven by python3 (tests/integration/nodenet.py).
 find_program(GL_PYTHON3 python3)
 if(TARGET gridnode AND GL_PYTHON3)
-  file(GLOB GL_NODE_ITESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/test_node_*.py)
-  foreach(t ${GL_NODE_ITESTS})
-    get_filename_component(name ${t} NAME_WE)
-    foreach(engine raft pbft)
-      add_test(NAME integration/${name}_${engine}
-               COMMAND ${GL_PYTHON3} ${t} --engine ${engine} --gridnode $<TARGET_FILE:gridnode>
-                       --load $<TARGET_FILE:bench_node_load>)
-      set_tests_properties(integration/${name}_${engine} PROPERTIES TIMEOUT 180 RUN_SERIAL TRUE)
-    endforeach()
+  set(GL_NODE_ITEST_ARGS --gridnode $<TARGET_FILE:gridnode> --load $<TARGET_FILE:bench_node_load>)
+  foreach(engine raft pbft)
+    add_test(NAME integration/node_network_${engine}
+             COMMAND ${GL_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/integration/test_node_network.py
+                     --engine ${engine} ${GL_NODE_ITEST_ARGS})
+    set_tests_properties(integration/node_network_${engine} PROPERTIES TIMEOUT 180 RUN_SERIAL TRUE)
   endforeach()
+  # Byzantine validators are a PBFT scenario: Raft assumes crash faults only.
+  add_test(NAME integration/node_byzantine_pbft
+           COMMAND ${GL_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/integration/test_node_byzantine.py
+                   --engine pbft ${GL_NODE_ITEST_ARGS})
+  set_tests_properties(integration/node_byzantine_pbft PROPERTIES TIMEOUT 180 RUN_SERIAL TRUE)
 endif()

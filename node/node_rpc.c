@@ -51,7 +51,10 @@ static int op_status(void *ctx, json_t *obj)
         json_object_set_new(obj, "leader", json_integer(st.leader));
         json_object_set_new(obj, "term", json_integer((json_int_t)st.term));
         json_object_set_new(obj, "consensus_committed", json_integer((json_int_t)st.committed));
+        json_object_set_new(obj, "evidence", json_integer((json_int_t)cons_evidence(v.cons, NULL, 0)));
+        json_object_set_new(obj, "consensus_refused", json_integer((json_int_t)v.cons_refused));
     }
+    json_object_set_new(obj, "txs_committed", json_integer((json_int_t)v.txs_committed));
     json_object_set_new(obj, "mempool", json_integer((json_int_t)node_mempool_count(v.mp)));
     json_object_set_new(obj, "mempool_pending", json_integer((json_int_t)node_mempool_pending(v.mp)));
     return 0;

@@ -25,6 +25,8 @@ struct node_rpc_view {
     struct node_net *net;
     struct node_store *store;
     void *local_tag;       /* mempool tag of a local submission (gossiped) */
+    uint64_t cons_refused; /* consensus messages from peers the engine refused */
+    uint64_t txs_committed;
 };
 struct node_rpc_view node_run_view_(struct node *n);
 

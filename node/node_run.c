@@ -64,10 +64,10 @@ struct node {
     uint64_t sync_deadline_ms;
     uint64_t engine_behind_since_ms;
     uint64_t last_block_ms;
-    uint64_t equiv_salt;
+    uint64_t equiv_salt, equivocated;
     int exit_code;
     /* counters for the log */
-    uint64_t txs_committed, refused;
+    uint64_t txs_committed, refused, cons_refused;
 };
 
 static uint64_t now_ms(void)
@@ -177,6 +177,8 @@ static void send_cons(struct node *n, uint32_t to, const uint8_t *data, size_t l
         if (cons_equivocate(n->cons, data, len, ++n->equiv_salt, alt, &al) == CONS_ERR_OK) {
             d = alt;
             l = al;
+            if (++n->equivocated % 20 == 1)
+                logf_("byzantine: sent %" PRIu64 " equivocating messages", n->equivocated);
         }
     }
     uint8_t *buf;
@@ -578,6 +580,8 @@ static void on_frame(void *ctx, uint32_t peer, const uint8_t *buf, size_t len)
         if (n->cons && peer < n->gen.nvalidators && !n->exit_code) {
             struct cons_ready r;
             rc = cons_step(n->cons, peer, m.pb->cons.data, m.pb->cons.len, &r);
+            if (rc)
+                n->cons_refused++;
             if (rc && n->opts.verbose > 1)
                 logf_("peer %u: consensus message refused: %s", peer, cons_err_name(rc));
             handle_ready(n, &r, 0);
@@ -925,7 +929,8 @@ struct node_rpc_view node_run_view_(struct node *n)
 {
     struct node_rpc_view v = {
         .chain = &n->chain, .gen = &n->gen, .pk = n->pk, .self = n->self, .cons = n->cons, .mp = n->mp,
-        .net = n->net, .store = &n->store, .local_tag = TAG_LOCAL,
+        .net = n->net, .store = &n->store, .local_tag = TAG_LOCAL, .cons_refused = n->cons_refused,
+        .txs_committed = n->txs_committed,
     };
     return v;
 }
