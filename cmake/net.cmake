@@ -8,7 +8,7 @@ target_include_directories(glnet PUBLIC ${CMAKE_SOURCE_DIR}/node)
 target_link_libraries(glnet PUBLIC PkgConfig::GLNET_EVENT PkgConfig::SODIUM)
 target_compile_options(glnet PRIVATE ${GL_WARNINGS})
 
-foreach(t node_test_node_net node_test_node_net_proto fuzz_node_net)
+foreach(t node_test_node_net node_test_node_net_proto fuzz_node_net bench_node_net)
   if(TARGET ${t})
     target_link_libraries(${t} PRIVATE glnet)
   endif()
