@@ -23,16 +23,21 @@
  *     internal: 0x01 || present (2, BE) || leaves (2, BE) || child ... || inner ...
  *               bit i of present: child nibble i is not empty; bit i of leaves:
  *               it is a leaf (else an internal node); then for each present
- *               child in nibble order, version (8, BE) || hash (32); then the
- *               hash (32) of each binary subtree strictly inside the node
- *               that holds more than one leaf (heap order: the two halves,
- *               then the four quarters, then the eight eighths; which ones is
- *               a function of the two bitmaps, see levels_shape).
- *               5 + 40 k + 32 m bytes, at most 1093.
+ *               child in nibble order, version (8, BE) || hash (32), and for
+ *               a leaf child its key_hash (32); then the hash (32) of each
+ *               binary subtree strictly inside the node that holds more than
+ *               one leaf (heap order: the two halves, then the four quarters,
+ *               then the eight eighths; which ones is a function of the two
+ *               bitmaps, see levels_shape).
+ *               5 + 40 k + 32 l + 32 m bytes (l leaf children), at most 1605.
  *               Never empty, and never a lone leaf child (it would be lifted).
  *     leaf:     0x02 || key_hash (32) || value_hash (32) || value     65 + value_len bytes
  * A child's node key is its version, nd + 1 and the parent's path with
- * nibble nd set, so a walk needs no back pointers.
+ * nibble nd set, so a walk needs no back pointers.  A leaf child's key_hash
+ * sits in its parent so that a batch rewriting a key knows, without reading
+ * the leaf, that the leaf in that slot is the key's own (the common case of a
+ * block: accounts that already exist); only a leaf that must move (an insert
+ * beside it, or a delete that lifts it) is read, for its value.
  *
  * Storage position and hashing position of a leaf differ, as in JMT.  A leaf
  * is stored at the shallowest nibble depth where its key prefix is unique
@@ -72,11 +77,11 @@
 #define NODE_KEY_BYTES 41u             /* version 8 || nd 1 || path 32 */
 #define STALE_KEY_BYTES 49u            /* stale_since 8 || node key */
 #define REF_BYTES 41u                  /* kind 1 || version 8 || hash 32 */
-#define CHILD_BYTES 40u                /* version 8 || hash 32 */
+#define CHILD_BYTES 40u                /* version 8 || hash 32 (|| key_hash 32 for a leaf) */
 #define INNER_HDR_BYTES 5u             /* kind 1 || present 2 || leaves 2 */
 #define INNER_HASHES_MAX 14u          /* the binary subtrees strictly inside a node */
 #define INNER_REC_MAX_BYTES \
-    (INNER_HDR_BYTES + RADIX * CHILD_BYTES + INNER_HASHES_MAX * CHAIN_HASH_BYTES)
+    (INNER_HDR_BYTES + RADIX * (CHILD_BYTES + CHAIN_HASH_BYTES) + INNER_HASHES_MAX * CHAIN_HASH_BYTES)
 #define LEAF_REC_HDR_BYTES (1u + 2u * CHAIN_HASH_BYTES)
 
 enum { KIND_EMPTY = 0, KIND_INNER = 1, KIND_LEAF = 2 };
@@ -88,8 +93,10 @@ struct ref {
     bool floating; /* a leaf of this batch (or an old one being moved), not yet placed */
     uint64_t version;
     uint8_t hash[CHAIN_HASH_BYTES];
-    /* floating leaves only, borrowed until compute returns (the caller's
-     * update, the batch's value hashes, or LMDB memory of the read txn): */
+    /* Borrowed until compute returns (the caller's update, the batch's value
+     * hashes, or LMDB memory of the read txn).  key_hash: every leaf but a
+     * root leaf read from the roots db (NULL there); the rest: floating
+     * leaves only. */
     const uint8_t *key_hash;
     const uint8_t *value_hash;
     const uint8_t *value;
@@ -354,7 +361,9 @@ static int read_inner(MDB_txn *txn, const struct chain_smt *smt, MDB_cursor *cur
     unsigned m = 0;
     for (unsigned j = 2; j < RADIX; j++)
         m += lv->st[j] == ST_MULTI;
-    if (rec.mv_size != INNER_HDR_BYTES + (size_t)k * CHILD_BYTES + (size_t)m * CHAIN_HASH_BYTES)
+    unsigned n_leaves = (unsigned)__builtin_popcount(leaves);
+    if (rec.mv_size !=
+        INNER_HDR_BYTES + (size_t)k * CHILD_BYTES + (size_t)(n_leaves + m) * CHAIN_HASH_BYTES)
         return CHAIN_ERR_STORE;
     p += INNER_HDR_BYTES;
     for (unsigned i = 0; i < RADIX; i++) {
@@ -369,6 +378,13 @@ static int read_inner(MDB_txn *txn, const struct chain_smt *smt, MDB_cursor *cur
         /* Children are never newer than their parent, and never hash to zero. */
         if (r->version > version || memcmp(r->hash, chain_smt_empty, CHAIN_HASH_BYTES) == 0)
             return CHAIN_ERR_STORE;
+        if (r->kind == KIND_LEAF) {
+            /* A leaf child's key lies under the node, in child slot i. */
+            r->key_hash = p;
+            p += CHAIN_HASH_BYTES;
+            if (!share_prefix(r->key_hash, path, 4u * nd) || nibble(r->key_hash, nd) != i)
+                return CHAIN_ERR_STORE;
+        }
         memcpy(lv->h[RADIX + i], r->hash, CHAIN_HASH_BYTES);
     }
     memset(lv->h[1], 0, CHAIN_HASH_BYTES);
@@ -567,7 +583,7 @@ static int materialise(struct ctx *c, struct ref *r, unsigned nd)
         return rc;
     r->floating = false;
     r->version = c->version;
-    r->key_hash = r->value_hash = r->value = NULL;
+    r->value_hash = r->value = NULL; /* key_hash stays: the parent records it */
     r->value_len = 0;
     return CHAIN_ERR_OK;
 }
@@ -686,8 +702,13 @@ static int join(struct ctx *c, unsigned nd, const uint8_t path[static CHAIN_HASH
         put_be64(rec + len, ch[i].version);
         memcpy(rec + len + 8, ch[i].hash, CHAIN_HASH_BYTES);
         len += CHILD_BYTES;
+        if (ch[i].kind == KIND_LEAF) {
+            assert(ch[i].key_hash != NULL && nibble(ch[i].key_hash, nd) == i);
+            memcpy(rec + len, ch[i].key_hash, CHAIN_HASH_BYTES);
+            len += CHAIN_HASH_BYTES;
+        }
     }
-    assert(len == INNER_HDR_BYTES + (size_t)k * CHILD_BYTES);
+    assert(len <= INNER_HDR_BYTES + (size_t)k * (CHILD_BYTES + CHAIN_HASH_BYTES));
     struct levels lv;
     radix_levels(ch, old, dirty, &lv);
     assert(lv.st[1] == ST_MULTI);
@@ -702,6 +723,20 @@ static int join(struct ctx *c, unsigned nd, const uint8_t path[static CHAIN_HASH
     out->version = c->version;
     memcpy(out->hash, lv.h[1], CHAIN_HASH_BYTES);
     return emit(c, nd, path, rec, len, NULL, 0);
+}
+
+/* The floating, hashed leaf of the insert ups[i]. */
+static void new_leaf(const struct ctx *c, size_t i, struct ref *out)
+{
+    assert(c->ups[i].value != NULL);
+    ref_empty(out);
+    out->kind = KIND_LEAF;
+    out->floating = true;
+    out->key_hash = c->ups[i].key_hash;
+    out->value_hash = c->vh[i];
+    out->value = c->ups[i].value;
+    out->value_len = c->ups[i].value_len;
+    chain_leaf_hash(out->hash, out->key_hash, out->value_hash);
 }
 
 /* The subtree at nd holding the inserts of ups[lo, hi) plus, when extra is
@@ -725,14 +760,7 @@ static int build(struct ctx *c, unsigned nd, size_t lo, size_t hi, const struct 
         while (c->ups[i].value == NULL)
             i++;
         assert(i < hi);
-        ref_empty(out);
-        out->kind = KIND_LEAF;
-        out->floating = true;
-        out->key_hash = c->ups[i].key_hash;
-        out->value_hash = c->vh[i];
-        out->value = c->ups[i].value;
-        out->value_len = c->ups[i].value_len;
-        chain_leaf_hash(out->hash, out->key_hash, out->value_hash);
+        new_leaf(c, i, out);
         return CHAIN_ERR_OK;
     }
     /* Two distinct keys always differ somewhere in 64 nibbles. */
@@ -779,25 +807,45 @@ static int update(struct ctx *c, unsigned nd, const struct ref *cur, size_t lo, 
         return build(c, nd, lo, hi, NULL, out);
 
     case KIND_LEAF: {
-        struct leaf_view lv;
-        if ((rc = read_leaf(c->txn, c->smt, c->cur, cur->version, nd, path, &lv)))
-            return rc;
+        /* The parent told us the leaf's key; only a root leaf must be read. */
+        struct leaf_view lv = {0};
+        const uint8_t *key = cur->key_hash;
+        if (key == NULL) {
+            if ((rc = read_leaf(c->txn, c->smt, c->cur, cur->version, nd, path, &lv)))
+                return rc;
+            key = lv.key_hash;
+        }
         size_t n_ins = inserts_in(c, lo, hi);
-        size_t at = find_key(c, lo, hi, lv.key_hash);
-        bool same;
-        if (at < hi)
-            same = c->ups[at].value != NULL && n_ins == 1 &&
-                   memcmp(c->vh[at], lv.value_hash, CHAIN_HASH_BYTES) == 0;
-        else
-            same = n_ins == 0;
-        if (same) {
-            *out = *cur;
+        size_t at = find_key(c, lo, hi, key);
+        if (at == hi && n_ins == 0) {
+            *out = *cur; /* deletes of absent keys only */
+            return CHAIN_ERR_OK;
+        }
+        if (at < hi && n_ins == 1 && c->ups[at].value != NULL) {
+            /* The key's own rewrite and no other insert here: the new leaf
+             * takes the slot (or floats up if its parent empties), and a
+             * rewrite to the same bytes leaves the old leaf in place. */
+            struct ref nl;
+            new_leaf(c, at, &nl);
+            if (memcmp(nl.hash, cur->hash, CHAIN_HASH_BYTES) == 0) {
+                *out = *cur;
+                return CHAIN_ERR_OK;
+            }
+            if ((rc = mark_stale(c, cur->version, nd, path)))
+                return rc;
+            *out = nl;
             return CHAIN_ERR_OK;
         }
         if ((rc = mark_stale(c, cur->version, nd, path)))
             return rc;
         if (at < hi)
             return build(c, nd, lo, hi, NULL, out); /* the leaf's own update is in range */
+        /* Inserts beside the leaf push it down: read it for its value. */
+        if (lv.key_hash == NULL &&
+            (rc = read_leaf(c->txn, c->smt, c->cur, cur->version, nd, path, &lv)))
+            return rc;
+        if (memcmp(lv.key_hash, key, CHAIN_HASH_BYTES) != 0)
+            return CHAIN_ERR_STORE; /* the parent and the leaf disagree */
         struct ref extra = *cur;
         extra.floating = true;
         extra.key_hash = lv.key_hash;
@@ -1037,7 +1085,6 @@ int chain_smt_batch_write(MDB_txn *wtxn, const struct chain_smt *smt,
     return put_append(wtxn, smt->roots, &k, &v, &app);
 }
 
-/* ---- reads and proofs ---- */
 /* ---- reads and proofs ---- */
 
 /* The terminal leaf of a walk, at bit depth `depth`: the leaf stored at
