@@ -28,7 +28,7 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 
-#define NO_SLOT UINT32_MAX
+#define NO_SLOT   UINT32_MAX
 #define LOG_BYTES 512u
 /* The fewest bytes any unit has (a hello's fixed start, a stream header, a frame). */
 #define MIN_UNIT 8u
@@ -50,8 +50,8 @@ struct conn {
     bool connected; /* TCP is established (always for accepted ones) */
     bool up;        /* authenticated and its slot's connection */
     bool dead;
-    int busy;       /* inside its own read callback */
-    size_t want;    /* contiguous bytes the session needs next */
+    int busy;    /* inside its own read callback */
+    size_t want; /* contiguous bytes the session needs next */
 };
 
 struct slot {
@@ -252,8 +252,7 @@ static void on_authenticated(struct conn *c, const uint8_t *reply, size_t reply_
             d->dialing = NULL;
         if (memcmp(d->key, key, 32) != 0) {
             hex8(d->key, want);
-            snprintf(why, sizeof why, "it proved key %s..., but peer %u is %s...", h, d->id,
-                     want);
+            snprintf(why, sizeof why, "it proved key %s..., but peer %u is %s...", h, d->id, want);
             conn_drop(c, NODE_NET_ERR_WRONG_KEY, why);
             return;
         }
@@ -267,8 +266,8 @@ static void on_authenticated(struct conn *c, const uint8_t *reply, size_t reply_
                 return;
             }
             if (n->nslots - n->cfg.npeers >= NODE_NET_MAX_UNKNOWN_PEERS) {
-                snprintf(why, sizeof why, "key %s... is unknown and %u unknown peers are known",
-                         h, NODE_NET_MAX_UNKNOWN_PEERS);
+                snprintf(why, sizeof why, "key %s... is unknown and %u unknown peers are known", h,
+                         NODE_NET_MAX_UNKNOWN_PEERS);
                 conn_drop(c, NODE_NET_ERR_TOO_MANY_PEERS, why);
                 return;
             }
@@ -440,8 +439,8 @@ static struct conn *conn_new(struct node_net *n, struct bufferevent *bev, const 
     c->timer = evtimer_new(n->base, timeout_cb, c);
     uint8_t eph_pk[32], eph_sk[32];
     crypto_kx_keypair(eph_pk, eph_sk);
-    int rc = node_net_sess_init(&c->sess, dialed, n->cfg.pk, n->cfg.sk, n->chain_id,
-                                n->max_frame, eph_pk, eph_sk);
+    int rc = node_net_sess_init(&c->sess, dialed, n->cfg.pk, n->cfg.sk, n->chain_id, n->max_frame,
+                                eph_pk, eph_sk);
     sodium_memzero(eph_sk, sizeof eph_sk);
     assert(rc == NODE_NET_ERR_OK); /* arguments were checked in node_net_open */
     (void)rc;
@@ -562,10 +561,9 @@ static int open_listener(struct node_net *n)
         net_log(n, "cannot listen on %s: listen_host must be a numeric address", addr);
         return NODE_NET_ERR_INVALID_ARG;
     }
-    n->lst = evconnlistener_new_bind(n->base, accept_cb, n,
-                                     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-                                         LEV_OPT_CLOSE_ON_EXEC,
-                                     -1, (struct sockaddr *)&ss, sslen);
+    n->lst = evconnlistener_new_bind(
+        n->base, accept_cb, n, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+        -1, (struct sockaddr *)&ss, sslen);
     if (!n->lst) {
         net_log(n, "cannot listen on %s: %s", addr, strerror(errno));
         return NODE_NET_ERR_LISTEN;
@@ -619,9 +617,9 @@ int node_net_open(struct node_net **out, struct event_base *base, const struct n
     if (n->cfg.backoff_max_ms < n->cfg.backoff_min_ms)
         n->cfg.backoff_max_ms = n->cfg.backoff_min_ms;
     size_t two = 2 * (n->max_frame + NODE_NET_FRAME_OVERHEAD);
-    n->max_queue = cfg->max_queue ? cfg->max_queue
-                                  : (two > NODE_NET_MAX_QUEUE_DEFAULT ? two
-                                                                      : NODE_NET_MAX_QUEUE_DEFAULT);
+    n->max_queue = cfg->max_queue
+                       ? cfg->max_queue
+                       : (two > NODE_NET_MAX_QUEUE_DEFAULT ? two : NODE_NET_MAX_QUEUE_DEFAULT);
     rc = NODE_NET_ERR_NOMEM;
     n->scratch = malloc(n->max_frame);
     if (!n->scratch)

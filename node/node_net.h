@@ -38,11 +38,11 @@ struct node_net;
 #define NODE_NET_MAX_FRAME (16u << 20) /* plaintext bytes per frame */
 
 /* Defaults of the optional fields below (0 selects them). */
-#define NODE_NET_HANDSHAKE_MS_DEFAULT  5000u
+#define NODE_NET_HANDSHAKE_MS_DEFAULT   5000u
 #define NODE_NET_BACKOFF_MIN_MS_DEFAULT 100u
 #define NODE_NET_BACKOFF_MAX_MS_DEFAULT 5000u
-#define NODE_NET_MAX_QUEUE_DEFAULT     (64u << 20) /* bytes; at least 2 full frames */
-#define NODE_NET_MAX_UNKNOWN_PEERS     1024u      /* ids handed to accept_unknown nodes */
+#define NODE_NET_MAX_QUEUE_DEFAULT      (64u << 20) /* bytes; at least 2 full frames */
+#define NODE_NET_MAX_UNKNOWN_PEERS      1024u       /* ids handed to accept_unknown nodes */
 
 struct node_net_peer {
     uint8_t key[32];
@@ -57,17 +57,18 @@ struct node_net_cfg {
     const char *listen_host;
     uint16_t listen_port; /* port 0: don't listen */
     const struct node_net_peer *peers;
-    size_t npeers; /* the known nodes; peer id = index */
+    size_t npeers;       /* the known nodes; peer id = index */
     bool accept_unknown; /* accept authenticated nodes not in peers (observers, new nodes):
                             they get ids >= npeers, stable for the life of the node_net */
     size_t max_frame;    /* 0: NODE_NET_MAX_FRAME */
-    void (*on_frame)(void *ctx, uint32_t peer, const uint8_t *buf, size_t len); /* buf valid during the call */
+    void (*on_frame)(void *ctx, uint32_t peer, const uint8_t *buf,
+                     size_t len); /* buf valid during the call */
     void (*on_peer)(void *ctx, uint32_t peer, bool up);
     void *ctx;
     /* ---- additive, optional (zero selects the default) ---- */
     void (*on_log)(void *ctx, const char *line); /* NULL: one line to stderr */
-    uint32_t handshake_ms;   /* connect + handshake deadline */
-    uint32_t backoff_min_ms; /* first redial delay; doubles per failure ... */
+    uint32_t handshake_ms;                       /* connect + handshake deadline */
+    uint32_t backoff_min_ms;                     /* first redial delay; doubles per failure ... */
     uint32_t backoff_max_ms; /* ... up to this cap; each delay jittered into [d/2, d] */
     size_t max_queue;        /* bytes waiting to be written to one peer before it is dropped */
 };

@@ -21,7 +21,7 @@ _Static_assert(NODE_NET_AUTH_BYTES == crypto_sign_BYTES, "auth is one signature"
 const char *node_net_err_name(int err)
 {
     switch (err) {
-#define NODE_NET_ERR_NAME_(name, code, msg)                                                    \
+#define NODE_NET_ERR_NAME_(name, code, msg)                                                        \
     case code: return #name;
         NODE_NET_ERRORS(NODE_NET_ERR_NAME_)
 #undef NODE_NET_ERR_NAME_
@@ -32,7 +32,7 @@ const char *node_net_err_name(int err)
 const char *node_net_strerror(int err)
 {
     switch (err) {
-#define NODE_NET_ERR_MSG_(name, code, msg)                                                     \
+#define NODE_NET_ERR_MSG_(name, code, msg)                                                         \
     case code: return msg;
         NODE_NET_ERRORS(NODE_NET_ERR_MSG_)
 #undef NODE_NET_ERR_MSG_
@@ -151,7 +151,8 @@ static void hex8(const uint8_t key[32], char out[17])
 }
 
 /* Fail the session with a code and a formatted reason; returns code. */
-__attribute__((format(printf, 3, 4))) static int sess_fail(struct node_net_sess *s, int code, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int sess_fail(struct node_net_sess *s, int code,
+                                                           const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -222,7 +223,8 @@ static void seal_raw(struct node_net_sess *s, const uint8_t *pt, size_t len, uin
     unsigned long long clen = 0;
     put_u32(out, (uint32_t)(len + NODE_NET_ABYTES));
     int rc = crypto_secretstream_xchacha20poly1305_push(
-        &s->tx, out + 4, &clen, pt, len, NULL, 0, crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
+        &s->tx, out + 4, &clen, pt, len, NULL, 0,
+        crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
     assert(rc == 0 && clen == len + NODE_NET_ABYTES); /* push fails only on absurd sizes */
     (void)rc;
 }
@@ -271,10 +273,10 @@ static int on_hello(struct node_net_sess *s, const uint8_t *in, size_t len, size
     s->peer_hello_len = n;
 
     uint8_t tx_key[32];
-    int kx = s->initiator ? crypto_kx_client_session_keys(s->rx_key, tx_key, s->me.eph,
-                                                          s->eph_sk, s->peer.eph)
-                          : crypto_kx_server_session_keys(s->rx_key, tx_key, s->me.eph,
-                                                          s->eph_sk, s->peer.eph);
+    int kx =
+        s->initiator
+            ? crypto_kx_client_session_keys(s->rx_key, tx_key, s->me.eph, s->eph_sk, s->peer.eph)
+            : crypto_kx_server_session_keys(s->rx_key, tx_key, s->me.eph, s->eph_sk, s->peer.eph);
     sodium_memzero(s->eph_sk, sizeof s->eph_sk);
     if (kx != 0)
         return sess_fail(s, NODE_NET_ERR_BAD_HELLO,
@@ -374,11 +376,11 @@ int node_net_sess_input(struct node_net_sess *s, const uint8_t *in, size_t len, 
             return NODE_NET_ERR_NEED_MORE;
         }
         if (rc == NODE_NET_ERR_FRAME_TOO_LARGE)
-            return sess_fail(s, rc, "frame of %zu bytes exceeds max_frame %zu", total - 4 - NODE_NET_ABYTES,
-                             s->max_frame);
+            return sess_fail(s, rc, "frame of %zu bytes exceeds max_frame %zu",
+                             total - 4 - NODE_NET_ABYTES, s->max_frame);
         if (rc != NODE_NET_ERR_OK)
-            return sess_fail(s, rc, "frame of %zu bytes is shorter than its %u-byte tag",
-                             total - 4, NODE_NET_ABYTES);
+            return sess_fail(s, rc, "frame of %zu bytes is shorter than its %u-byte tag", total - 4,
+                             NODE_NET_ABYTES);
         rc = open_frame(s, in, total, scratch, &ev->len);
         if (rc != NODE_NET_ERR_OK)
             return rc;

@@ -39,45 +39,45 @@
 
 #include <sodium.h>
 
-#define NODE_NET_VERSION      1u
-#define NODE_NET_MAGIC        "GLNT"
-#define NODE_NET_CHAIN_ID_MAX 128u
-#define NODE_NET_HELLO_FIXED  72u
-#define NODE_NET_HELLO_MAX    (NODE_NET_HELLO_FIXED + NODE_NET_CHAIN_ID_MAX)
-#define NODE_NET_ABYTES       17u /* crypto_secretstream_xchacha20poly1305_ABYTES */
-#define NODE_NET_HEADERBYTES  24u /* crypto_secretstream_xchacha20poly1305_HEADERBYTES */
+#define NODE_NET_VERSION        1u
+#define NODE_NET_MAGIC          "GLNT"
+#define NODE_NET_CHAIN_ID_MAX   128u
+#define NODE_NET_HELLO_FIXED    72u
+#define NODE_NET_HELLO_MAX      (NODE_NET_HELLO_FIXED + NODE_NET_CHAIN_ID_MAX)
+#define NODE_NET_ABYTES         17u /* crypto_secretstream_xchacha20poly1305_ABYTES */
+#define NODE_NET_HEADERBYTES    24u /* crypto_secretstream_xchacha20poly1305_HEADERBYTES */
 #define NODE_NET_FRAME_OVERHEAD (4u + NODE_NET_ABYTES)
-#define NODE_NET_AUTH_BYTES   64u
+#define NODE_NET_AUTH_BYTES     64u
 /* What a side sends once it has the peer's hello: stream header and auth frame. */
-#define NODE_NET_REPLY_BYTES  (NODE_NET_HEADERBYTES + NODE_NET_FRAME_OVERHEAD + NODE_NET_AUTH_BYTES)
-#define NODE_NET_WHY_BYTES    256u
+#define NODE_NET_REPLY_BYTES (NODE_NET_HEADERBYTES + NODE_NET_FRAME_OVERHEAD + NODE_NET_AUTH_BYTES)
+#define NODE_NET_WHY_BYTES   256u
 
 /* The result space of the transport: codes -600 and down (chain/ owns
  * -1..-199, market/ -200..-299, node_book_json -400..). */
-#define NODE_NET_ERRORS(X)                                                                     \
-    X(OK, 0, "ok")                                                                             \
-    X(NOMEM, -600, "out of memory")                                                            \
-    X(INVALID_ARG, -601, "invalid argument or configuration")                                  \
-    X(LISTEN, -602, "cannot listen on the configured address")                                 \
-    X(PEER_DOWN, -603, "peer is not connected")                                                \
-    X(QUEUE_FULL, -604, "peer's write queue is over its limit; the peer was dropped")          \
-    X(TOO_LARGE, -605, "frame is larger than max_frame")                                       \
-    X(NEED_MORE, -606, "more bytes are needed")                                                \
-    X(BAD_MAGIC, -610, "not a gridledger peer (bad magic)")                                    \
-    X(BAD_VERSION, -611, "peer speaks another protocol version")                               \
-    X(BAD_HELLO, -612, "malformed handshake message")                                          \
-    X(WRONG_CHAIN, -613, "peer is on another chain")                                           \
-    X(BAD_AUTH, -614, "handshake signature does not verify")                                   \
-    X(UNKNOWN_KEY, -615, "peer proved a key that is not a known node")                         \
-    X(FRAME_TOO_LARGE, -616, "incoming frame exceeds max_frame")                               \
-    X(FRAME_TOO_SHORT, -617, "incoming frame is shorter than its authentication tag")          \
-    X(DECRYPT, -618, "frame does not decrypt (tampered, reordered or wrong key)")              \
-    X(SELF, -619, "connected to ourselves")                                                    \
-    X(TIMEOUT, -620, "handshake timed out")                                                    \
-    X(CLOSED, -621, "connection closed by the peer")                                           \
-    X(SOCKET, -622, "socket error")                                                            \
-    X(DUPLICATE, -623, "duplicate connection to the same peer")                                \
-    X(TOO_MANY_PEERS, -624, "too many unknown peers")                                          \
+#define NODE_NET_ERRORS(X)                                                                         \
+    X(OK, 0, "ok")                                                                                 \
+    X(NOMEM, -600, "out of memory")                                                                \
+    X(INVALID_ARG, -601, "invalid argument or configuration")                                      \
+    X(LISTEN, -602, "cannot listen on the configured address")                                     \
+    X(PEER_DOWN, -603, "peer is not connected")                                                    \
+    X(QUEUE_FULL, -604, "peer's write queue is over its limit; the peer was dropped")              \
+    X(TOO_LARGE, -605, "frame is larger than max_frame")                                           \
+    X(NEED_MORE, -606, "more bytes are needed")                                                    \
+    X(BAD_MAGIC, -610, "not a gridledger peer (bad magic)")                                        \
+    X(BAD_VERSION, -611, "peer speaks another protocol version")                                   \
+    X(BAD_HELLO, -612, "malformed handshake message")                                              \
+    X(WRONG_CHAIN, -613, "peer is on another chain")                                               \
+    X(BAD_AUTH, -614, "handshake signature does not verify")                                       \
+    X(UNKNOWN_KEY, -615, "peer proved a key that is not a known node")                             \
+    X(FRAME_TOO_LARGE, -616, "incoming frame exceeds max_frame")                                   \
+    X(FRAME_TOO_SHORT, -617, "incoming frame is shorter than its authentication tag")              \
+    X(DECRYPT, -618, "frame does not decrypt (tampered, reordered or wrong key)")                  \
+    X(SELF, -619, "connected to ourselves")                                                        \
+    X(TIMEOUT, -620, "handshake timed out")                                                        \
+    X(CLOSED, -621, "connection closed by the peer")                                               \
+    X(SOCKET, -622, "socket error")                                                                \
+    X(DUPLICATE, -623, "duplicate connection to the same peer")                                    \
+    X(TOO_MANY_PEERS, -624, "too many unknown peers")                                              \
     X(WRONG_KEY, -625, "dialed peer proved another key than configured")
 
 enum node_net_err {

@@ -26,18 +26,18 @@
 
 #include "node_net_proto.h"
 
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "fuzz_node_net: property failed: %s (%s:%d)\n", #cond, __FILE__,   \
-                    __LINE__);                                                                 \
-            abort();                                                                           \
-        }                                                                                      \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_node_net: property failed: %s (%s:%d)\n", #cond, __FILE__,       \
+                    __LINE__);                                                                     \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
-#define CHAIN    "gridledger-testnet"
-#define MAXF     1024u
-#define MAX_EVS  256u
+#define CHAIN   "gridledger-testnet"
+#define MAXF    1024u
+#define MAX_EVS 256u
 
 struct keys {
     uint8_t pk[32], sk[64], epk[32], esk[32];

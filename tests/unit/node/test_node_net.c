@@ -9,7 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <cmocka.h>
+
+#include <cmocka.h> /* after the headers it needs */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,8 +31,8 @@
 struct frame_rec {
     uint32_t peer;
     size_t len;
-    uint64_t seq;      /* first 8 bytes, when present */
-    uint8_t hash[32];  /* of the whole frame */
+    uint64_t seq;     /* first 8 bytes, when present */
+    uint8_t hash[32]; /* of the whole frame */
 };
 
 struct tnode {
@@ -388,7 +389,7 @@ static void test_an_oversize_frame_drops_the_peer(void **state)
     node_knows(0, 2);
     node_knows(1, 2);
     nodes[0].cfg.max_frame = 2u << 20;
-    nodes[1].cfg.max_frame = 1u << 20; /* the receiver's limit is the smaller */
+    nodes[1].cfg.max_frame = 1u << 20;  /* the receiver's limit is the smaller */
     nodes[1].cfg.backoff_min_ms = 2000; /* keep it down while we look */
     nodes[0].cfg.backoff_min_ms = 2000;
     node_open(0);
@@ -423,8 +424,8 @@ static void test_a_node_of_another_chain_is_refused_with_the_reason(void **state
     assert_int_equal(nodes[0].ups[1], 0);
     assert_true(log_has(&nodes[0], "net: dropped 127.0.0.1:",
                         ": chain id \"other\" is not ours (\"gridledger-testnet\")"));
-    assert_true(log_has(&nodes[1], "chain id \"gridledger-testnet\" is not ours (\"other\")",
-                        NULL));
+    assert_true(
+        log_has(&nodes[1], "chain id \"gridledger-testnet\" is not ours (\"other\")", NULL));
 }
 
 static bool up_0_and_2(void *arg)
@@ -606,7 +607,8 @@ static void test_a_tampered_ciphertext_byte_drops_the_peer(void **state)
     pump_ms(20);
     assert_int_equal(nodes[0].nframes, 1);
     assert_int_equal(nodes[0].downs[1], 1);
-    assert_true(log_has(&nodes[0], "dropped 127.0.0.1:", "(peer 1): frame 2 (31 bytes) does not decrypt"));
+    assert_true(
+        log_has(&nodes[0], "dropped 127.0.0.1:", "(peer 1): frame 2 (31 bytes) does not decrypt"));
     close(r.fd);
     node_net_sess_deinit(&r.s);
 }
@@ -636,7 +638,8 @@ static void test_raw_garbage_and_silent_clients_are_dropped_and_the_node_goes_on
     assert_true(pump_until(raw_is_closed, &z, 2000));
     assert_true(pump_until(raw_is_closed, &s, 2000));
     assert_true(pump_until(raw_is_closed, &h, 2000));
-    assert_true(log_has(&nodes[0], "not a gridledger peer: it sent \"GET \" where \"GLNT\" was due", NULL));
+    assert_true(
+        log_has(&nodes[0], "not a gridledger peer: it sent \"GET \" where \"GLNT\" was due", NULL));
     assert_true(log_has(&nodes[0], "does not decrypt", NULL) ||
                 log_has(&nodes[0], "is not ours", NULL));
     assert_int_equal(log_count(&nodes[0], "handshake not finished within 300 ms"), 2);
@@ -752,7 +755,8 @@ static void test_a_peer_that_does_not_read_is_dropped_at_the_queue_limit(void **
     assert_int_equal(rc, NODE_NET_ERR_QUEUE_FULL);
     assert_true(sent >= 16); /* the limit was reached by a queue, not at once */
     assert_true(raw_dropped_by_0(NULL));
-    assert_true(log_has(&nodes[0], "(peer 1): write queue would reach", "the peer reads too slowly"));
+    assert_true(
+        log_has(&nodes[0], "(peer 1): write queue would reach", "the peer reads too slowly"));
     assert_int_equal(node_net_send(nodes[0].net, 1, buf, 1), NODE_NET_ERR_PEER_DOWN);
     close(r.fd);
     node_net_sess_deinit(&r.s);
@@ -821,10 +825,12 @@ static void test_two_connections_between_a_pair_keep_the_one_dialed_by_the_lower
         struct raw *kept = node0_lower ? &acc : &dia, *gone = node0_lower ? &dia : &acc;
         assert_true(pump_until(raw_is_closed, gone, 3000));
         assert_false(node0_lower && dia.up); /* refused before it saw our reply */
-        assert_true(log_has(&nodes[0], "duplicate connection; keeping the one dialed by the lower key", NULL));
+        assert_true(log_has(&nodes[0],
+                            "duplicate connection; keeping the one dialed by the lower key", NULL));
         assert_int_equal(nodes[0].ups[1], 1); /* no flap: up once, never down */
         assert_int_equal(nodes[0].downs[1], 0);
-        assert_int_equal(node_net_send(nodes[0].net, 1, (const uint8_t *)"kept", 4), NODE_NET_ERR_OK);
+        assert_int_equal(node_net_send(nodes[0].net, 1, (const uint8_t *)"kept", 4),
+                         NODE_NET_ERR_OK);
         assert_true(pump_until(raw_has_frame, kept, 3000));
         close(acc.fd);
         close(dia.fd);
@@ -895,8 +901,8 @@ int main(void)
     if (sodium_init() < 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_two_nodes_connect_and_exchange_frames_both_ways,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_nodes_connect_and_exchange_frames_both_ways, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_three_nodes_mesh_and_broadcast_reaches_each_peer_once,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_frames_at_the_default_limit_pass_and_keep_their_bytes,
@@ -904,8 +910,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_an_oversize_frame_drops_the_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_node_of_another_chain_is_refused_with_the_reason,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_an_unknown_key_is_refused_unless_accept_unknown,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_unknown_key_is_refused_unless_accept_unknown, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_a_tampered_ciphertext_byte_drops_the_peer, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(

@@ -10,7 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <cmocka.h>
+
+#include <cmocka.h> /* after the headers it needs */
 
 #include "node_net_proto.h"
 #include "testutil.h"
@@ -127,8 +128,7 @@ static void test_two_sessions_authenticate_and_exchange_frames_both_ways(void **
     const char *msgs[3] = {"", "one", "a somewhat longer third frame"};
     for (int i = 0; i < 3; i++) {
         size_t l = strlen(msgs[i]);
-        assert_int_equal(node_net_sess_seal(&c, (const uint8_t *)msgs[i], l, out),
-                         NODE_NET_ERR_OK);
+        assert_int_equal(node_net_sess_seal(&c, (const uint8_t *)msgs[i], l, out), NODE_NET_ERR_OK);
         pipe_put(&p, out, l + NODE_NET_FRAME_OVERHEAD);
     }
     int ups = 0;
@@ -353,11 +353,11 @@ static void test_frame_length_is_checked_against_max_frame_at_the_boundary(void 
         uint32_t ct;
         int rc;
     } cases[] = {{0, NODE_NET_ERR_FRAME_TOO_SHORT},
-                           {16, NODE_NET_ERR_FRAME_TOO_SHORT},
-                           {17, NODE_NET_ERR_OK},
-                           {117, NODE_NET_ERR_OK},
-                           {118, NODE_NET_ERR_FRAME_TOO_LARGE},
-                           {UINT32_MAX, NODE_NET_ERR_FRAME_TOO_LARGE}};
+                 {16, NODE_NET_ERR_FRAME_TOO_SHORT},
+                 {17, NODE_NET_ERR_OK},
+                 {117, NODE_NET_ERR_OK},
+                 {118, NODE_NET_ERR_FRAME_TOO_LARGE},
+                 {UINT32_MAX, NODE_NET_ERR_FRAME_TOO_LARGE}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint32_t v = cases[i].ct;
         hdr[0] = (uint8_t)(v >> 24), hdr[1] = (uint8_t)(v >> 16), hdr[2] = (uint8_t)(v >> 8),
@@ -388,7 +388,7 @@ static void test_tampered_replayed_or_oversize_frames_fail_the_session(void **st
             out[4 + 3] ^= 0x40; /* a ciphertext byte */
         if (what == 1)
             out[4 + 10 + 5] ^= 1; /* a tag byte */
-        if (what == 2) { /* the same frame twice */
+        if (what == 2) {          /* the same frame twice */
             pipe_put(&p, out, l + NODE_NET_FRAME_OVERHEAD);
         }
         pipe_put(&p, out, l + NODE_NET_FRAME_OVERHEAD);
@@ -409,8 +409,8 @@ static void test_tampered_replayed_or_oversize_frames_fail_the_session(void **st
 static void test_error_names_and_messages_cover_every_code(void **state)
 {
     (void)state;
-#define CHECK_(name, code, msg)                                                                \
-    assert_string_equal(node_net_err_name(code), #name);                                       \
+#define CHECK_(name, code, msg)                                                                    \
+    assert_string_equal(node_net_err_name(code), #name);                                           \
     assert_string_equal(node_net_strerror(code), msg);
     NODE_NET_ERRORS(CHECK_)
 #undef CHECK_
