@@ -29,15 +29,15 @@
 #define NODE_BOOK_MAX_NAME_BYTES  256u        /* an order id or participant name */
 #define NODE_BOOK_ERR_BYTES       512u        /* a message, NUL included */
 
-/* The result space of this file: codes -400 and down (chain/ owns -1..-199,
- * market/ -200..-299). */
+/* The result space of this file: codes -700..-799 (chain/ owns -1..-199,
+ * market/ -200..-299, node_err.h -400.., node_net.h -600..). */
 #define NODE_BOOK_ERRORS(X)                                                                    \
     X(OK, 0, "ok")                                                                             \
-    X(NOMEM, -400, "out of memory")                                                            \
-    X(TOO_LARGE, -401, "input larger than NODE_BOOK_MAX_INPUT_BYTES")                          \
-    X(JSON, -402, "input is not valid JSON")                                                   \
-    X(FIELD, -403, "a field of the book is missing, mistyped or out of range")                 \
-    X(CLEAR, -404, "the clearing core refused the book")
+    X(NOMEM, -700, "out of memory")                                                            \
+    X(TOO_LARGE, -701, "input larger than NODE_BOOK_MAX_INPUT_BYTES")                          \
+    X(JSON, -702, "input is not valid JSON")                                                   \
+    X(FIELD, -703, "a field of the book is missing, mistyped or out of range")                 \
+    X(CLEAR, -704, "the clearing core refused the book")
 
 enum node_book_err {
 #define NODE_BOOK_ERR_ENUM_(name, code, msg) NODE_BOOK_ERR_##name = (code),
