@@ -30,3 +30,16 @@ endif()
 if(TARGET fuzz_rpc_request)
   target_link_libraries(fuzz_rpc_request PRIVATE glrpc)
 endif()
+
+# gridctl against a real 4-validator testnet, both engines (python3 drives it,
+# reusing tests/integration/nodenet.py; a tampering proxy checks the refusals).
+find_program(GL_RPC_PYTHON3 python3)
+if(GL_RPC_PYTHON3 AND TARGET gridnode AND TARGET bench_node_load)
+  foreach(engine raft pbft)
+    add_test(NAME integration/test_gridctl_${engine}
+             COMMAND ${GL_RPC_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/integration/test_gridctl.py --engine ${engine}
+                     --gridnode $<TARGET_FILE:gridnode> --load $<TARGET_FILE:bench_node_load>
+                     --gridctl $<TARGET_FILE:gridctl>)
+    set_tests_properties(integration/test_gridctl_${engine} PROPERTIES TIMEOUT 180 RUN_SERIAL TRUE)
+  endforeach()
+endif()

@@ -471,32 +471,40 @@ static json_t *rpc_call(const struct rpc_opts *o, const char *method, json_t *pa
     return r;
 }
 
-/* Fetch the head header with its certificate and verify it (falling back
- * one height when the head is not certified yet).  0, or an exit status. */
+/* Fetch the head header with its certificate and verify it.  A node may not
+ * hold the certificate of its newest blocks yet (a follower learns it with
+ * the next round), so up to NODE_CERT_LOOKBACK heights below the head are
+ * tried.  0, or an exit status. */
+#define NODE_CERT_LOOKBACK 16
 static int verified_head(const struct rpc_opts *o, struct node_lc_header *h)
 {
-    uint64_t want = UINT64_MAX;
-    for (int attempt = 0; attempt < 2; attempt++) {
+    uint64_t want = UINT64_MAX, head = 0;
+    char why[384];
+    int rc = NODE_LC_ERR_NO_CERT;
+    for (int attempt = 0; attempt <= NODE_CERT_LOOKBACK; attempt++) {
         json_t *params = want == UINT64_MAX ? NULL : json_pack("{s:I}", "height", (json_int_t)want);
         json_t *r = rpc_call(o, "get_header", params, NULL);
         if (!r)
             return EXIT_BAD_INPUT;
-        char why[384];
-        int rc = node_lc_check_header_json(&o->trust, r, want, h, why, sizeof why);
+        rc = node_lc_check_header_json(&o->trust, r, want, h, why, sizeof why);
         json_t *hj = json_object_get(r, "height");
-        uint64_t got = json_is_integer(hj) && json_integer_value(hj) > 0 ? (uint64_t)json_integer_value(hj) : 0;
+        if (want == UINT64_MAX)
+            head = json_is_integer(hj) && json_integer_value(hj) > 0 ? (uint64_t)json_integer_value(hj) : 0;
         json_decref(r);
         if (rc == NODE_LC_ERR_OK)
             return 0;
-        if (rc == NODE_LC_ERR_NO_CERT && want == UINT64_MAX && got > 0) {
-            want = got - 1;
-            continue;
-        }
+        uint64_t at = want == UINT64_MAX ? head : want;
+        if (rc != NODE_LC_ERR_NO_CERT || at == 0)
+            break;
+        want = at - 1;
+    }
+    if (rc == NODE_LC_ERR_NO_CERT)
+        fprintf(stderr, "gridctl: the node has no certified block at or below its head (height %" PRIu64
+                        "), so nothing can be verified yet; retry in a moment\n", head);
+    else
         fprintf(stderr, "gridctl: REFUSED: the node's header does not verify (%s): %s\n", node_lc_err_name(rc),
                 why);
-        return EXIT_UNVERIFIED;
-    }
-    return EXIT_UNVERIFIED;
+    return rc == NODE_LC_ERR_NO_CERT ? EXIT_BAD_INPUT : EXIT_UNVERIFIED;
 }
 
 /* get_account for pk at height (UINT64_MAX: head), verified against h when
