@@ -5,6 +5,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +115,8 @@ struct mp_tx {
     uint8_t *bytes;
     size_t len;
     bool admitted;              /* false while being verified */
+    atomic_bool verified;       /* set by the loop: the signature is known good (sigcache
+                                   or a committed block), the worker only decodes */
     struct mp_acct *acct;
     struct mp_tx *prev, *next;  /* arrival order of admitted txs */
 };
@@ -170,7 +173,7 @@ static void verify_job(const struct node_mempool *mp, struct mp_job *j)
     if (rc == CHAIN_ERR_OK) {
         if (strcmp(tx.chain_id, mp->cfg.chain_id) != 0)
             rc = CHAIN_ERR_WRONG_CHAIN;
-        else
+        else if (!atomic_load(&j->tx->verified))
             rc = chain_tx_verify(&tx);
         memcpy(j->tx->signer, tx.signer, CHAIN_PK_BYTES);
         j->tx->nonce = tx.nonce;
@@ -505,6 +508,8 @@ int node_mempool_submit(struct node_mempool *mp, const uint8_t *tx, size_t len, 
         return CHAIN_ERR_NOMEM;
     }
     memcpy(b, tx, len);
+    /* verified before (a block executed it, or a copy came and went): no second check */
+    atomic_init(&t->verified, mp->cfg.sigcache && chain_sigcache_has(mp->cfg.sigcache, hash));
     t->bytes = b;
     t->len = len;
     j->tx = t;
@@ -568,6 +573,8 @@ void node_mempool_committed(struct node_mempool *mp, const uint8_t (*hashes)[CHA
         struct mp_tx *t = tab_get(&mp->txs, hashes[i]);
         if (t && t->admitted)
             drop_tx(mp, t, true);
+        else if (t) /* still queued: the block's execution verified it, the worker need not */
+            atomic_store(&t->verified, true);
     }
     mp->epoch++;
 }

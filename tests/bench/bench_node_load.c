@@ -12,6 +12,10 @@
  *
  *   bench_node_load --rpc H:P[,H:P...] --accounts K --txs N [--batch B]
  *                   [--timeout S] [--rate TX_PER_S] [--quiet]
+ *   bench_node_load --verify-rate             Ed25519 verifications per second, one core
+ *   bench_node_load --etcd H:P[,...] --writes N --size B [--clients C]
+ *                   the same number of writes of the same size into an etcd
+ *                   cluster (its JSON gateway, POST /v3/kv/put), for reference
  *
  * Submitting only from one thread and polling from another, both with plain
  * blocking HTTP/1.1 keep-alive connections (no library). */
@@ -232,6 +236,159 @@ static uint64_t height_of(struct conn *c)
     return h;
 }
 
+/* ---- references ---- */
+
+static int verify_rate(void)
+{
+    uint8_t pk[CHAIN_PK_BYTES], sk[CHAIN_SK_BYTES], seed[32] = {1}, msg[160], sig[64];
+    chain_keypair_from_seed(pk, sk, seed);
+    memset(msg, 7, sizeof msg);
+    chain_sign(sig, CHAIN_TAG_TXSIG, msg, sizeof msg, sk);
+    uint64_t t0 = now_ns(), n = 0;
+    while (now_ns() - t0 < 1500000000ull) {
+        for (int i = 0; i < 100; i++)
+            if (chain_verify(sig, CHAIN_TAG_TXSIG, msg, sizeof msg, pk))
+                return 1;
+        n += 100;
+    }
+    printf("ed25519: verify_per_s=%.0f (one core)\n", (double)n / ((double)(now_ns() - t0) / 1e9));
+    return 0;
+}
+
+struct etcd_job {
+    struct conn c;
+    size_t from, to, size;
+    uint64_t *lat;
+    size_t fails;
+};
+
+static void b64(char *out, const uint8_t *in, size_t n)
+{
+    static const char T[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+        out[o++] = T[v >> 18 & 63];
+        out[o++] = T[v >> 12 & 63];
+        out[o++] = i + 1 < n ? T[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < n ? T[v & 63] : '=';
+    }
+    out[o] = 0;
+}
+
+static void *etcd_writer(void *arg)
+{
+    struct etcd_job *j = arg;
+    uint8_t *val = malloc(j->size);
+    char *v64 = malloc(j->size * 2 + 8), k64[64], key[32], *body = malloc(j->size * 2 + 256);
+    memset(val, 'x', j->size);
+    b64(v64, val, j->size);
+    for (size_t i = j->from; i < j->to; i++) {
+        int kl = snprintf(key, sizeof key, "bench/%zu", i);
+        b64(k64, (const uint8_t *)key, (size_t)kl);
+        int bl = sprintf(body, "{\"key\":\"%s\",\"value\":\"%s\"}", k64, v64);
+        uint64_t t = now_ns();
+        /* etcd's gateway: same request shape, another path */
+        char hdr[256];
+        const char *resp = NULL;
+        for (int attempt = 0; attempt < 2 && !resp; attempt++) {
+            if (j->c.fd < 0 && conn_open(&j->c))
+                break;
+            int hl = snprintf(hdr, sizeof hdr,
+                              "POST /v3/kv/put HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                              "Content-Length: %d\r\n\r\n",
+                              j->c.host, bl);
+            if (write(j->c.fd, hdr, (size_t)hl) != hl || write(j->c.fd, body, (size_t)bl) != bl) {
+                close(j->c.fd);
+                j->c.fd = -1;
+                continue;
+            }
+            size_t got = 0;
+            if (!j->c.buf) {
+                j->c.cap = 1 << 16;
+                j->c.buf = malloc(j->c.cap);
+            }
+            for (;;) {
+                ssize_t r = read(j->c.fd, j->c.buf + got, j->c.cap - got - 1);
+                if (r <= 0)
+                    break;
+                got += (size_t)r;
+                j->c.buf[got] = 0;
+                char *e = strstr(j->c.buf, "\r\n\r\n");
+                if (!e)
+                    continue;
+                char *cl = NULL;
+                for (char *q = j->c.buf; q < e && !cl; q++)
+                    if ((q == j->c.buf || q[-1] == '\n') && !strncasecmp(q, "Content-Length:", 15))
+                        cl = q;
+                if (cl && got >= (size_t)(e + 4 - j->c.buf) + strtoul(cl + 15, NULL, 10)) {
+                    resp = e + 4;
+                    break;
+                }
+                if (!cl && strstr(e + 4, "\r\n0\r\n")) { /* chunked */
+                    resp = e + 4;
+                    break;
+                }
+            }
+            if (!resp) {
+                close(j->c.fd);
+                j->c.fd = -1;
+            }
+        }
+        if (!resp || !strstr(resp, "header"))
+            j->fails++;
+        j->lat[i] = now_ns() - t;
+    }
+    free(val);
+    free(v64);
+    free(body);
+    return NULL;
+}
+
+static int etcd_bench(const char *list, size_t writes, size_t size, size_t clients)
+{
+    struct conn nodes[MAX_NODES];
+    size_t nn = 0;
+    char *copy = strdup(list);
+    for (char *tok = strtok(copy, ","); tok && nn < MAX_NODES; tok = strtok(NULL, ",")) {
+        memset(&nodes[nn], 0, sizeof nodes[nn]);
+        nodes[nn].fd = -1;
+        if (!node_parse_addr(tok, nodes[nn].host, &nodes[nn].port))
+            return 2;
+        nn++;
+    }
+    free(copy);
+    uint64_t *lat = calloc(writes, sizeof *lat);
+    struct etcd_job *jobs = calloc(clients, sizeof *jobs);
+    pthread_t *th = calloc(clients, sizeof *th);
+    uint64_t t0 = now_ns();
+    for (size_t c = 0; c < clients; c++) {
+        jobs[c].c = nodes[c % nn];
+        jobs[c].from = writes * c / clients;
+        jobs[c].to = writes * (c + 1) / clients;
+        jobs[c].size = size;
+        jobs[c].lat = lat;
+        pthread_create(&th[c], NULL, etcd_writer, &jobs[c]);
+    }
+    size_t fails = 0;
+    for (size_t c = 0; c < clients; c++) {
+        pthread_join(th[c], NULL);
+        fails += jobs[c].fails;
+        if (jobs[c].c.fd >= 0)
+            close(jobs[c].c.fd);
+        free(jobs[c].c.buf);
+    }
+    double secs = (double)(now_ns() - t0) / 1e9;
+    qsort(lat, writes, sizeof *lat, cmp_u64);
+    printf("etcd: writes=%zu failed=%zu size=%zu clients=%zu seconds=%.2f writes_per_s=%.0f p50_ms=%.1f p99_ms=%.1f\n",
+           writes, fails, size, clients, secs, (double)(writes - fails) / secs, (double)lat[writes / 2] / 1e6,
+           (double)lat[writes * 99 / 100] / 1e6);
+    free(lat);
+    free(jobs);
+    free(th);
+    return fails ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *rpcs = NULL;
@@ -239,12 +396,16 @@ int main(int argc, char **argv)
     double timeout_s = 60;
     struct load L = {.batch = 1000};
     bool quiet = false;
+    const char *etcd = NULL;
+    size_t writes = 0, size = 0, clients = 32;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--quiet")) {
             quiet = true;
             continue;
         }
+        if (!strcmp(a, "--verify-rate"))
+            return chain_crypto_init() ? 1 : verify_rate();
         if (!strcmp(a, "--help") || !v) {
             printf("usage: bench_node_load --rpc H:P[,H:P...] --accounts K --txs N [--batch B] [--timeout S]\n"
                    "                       [--rate TX_PER_S] [--quiet]\n");
@@ -263,10 +424,23 @@ int main(int argc, char **argv)
             timeout_s = strtod(v, NULL);
         else if (!strcmp(a, "--rate"))
             L.rate = strtod(v, NULL);
+        else if (!strcmp(a, "--etcd"))
+            etcd = v;
+        else if (!strcmp(a, "--writes"))
+            writes = strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--size"))
+            size = strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--clients"))
+            clients = strtoul(v, NULL, 10);
         else {
             fprintf(stderr, "bench_node_load: unknown option %s\n", a);
             return 2;
         }
+    }
+    if (etcd) {
+        if (!writes || !size || !clients || clients > 1024)
+            return 2;
+        return etcd_bench(etcd, writes, size, clients);
     }
     if (!rpcs || !accounts || !ntx || !L.batch || L.batch > 2000) {
         fprintf(stderr, "bench_node_load: needs --rpc, --accounts, --txs (batch 1..2000)\n");
