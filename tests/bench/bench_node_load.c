@@ -477,7 +477,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < accounts; i++) {
         uint8_t seed[32] = {0};
         char hex[65];
-        snprintf((char *)seed, sizeof seed, "load-account-%zu", i);
+        snprintf((char *)seed, sizeof seed, "load-account-%u", (unsigned)i); /* as gridnode testnet */
         chain_keypair_from_seed(pk[i], sk[i], seed);
         chain_hex(hex, pk[i], CHAIN_PK_BYTES);
         json_t *acc = rpc_call(q, "get_account", json_pack("{s:s}", "account", hex));
@@ -570,5 +570,25 @@ int main(int argc, char **argv)
            ntx, committed, failed, (size_t)L.refused, secs, secs > 0 ? (double)committed / secs : 0.0, p50, p99,
            ntx ? env_bytes / ntx : 0, (unsigned long long)h);
     (void)quiet;
+    for (size_t j = 0; j < ntx; j++)
+        free(L.hex[j]);
+    free(L.hex);
+    free(L.hash);
+    free(L.sent_ns);
+    free(L.commit_ns);
+    free(L.result);
+    free(L.order);
+    free(lat);
+    free(pk);
+    free(sk);
+    free(nonce);
+    for (size_t i = 0; i < L.nnodes; i++) {
+        if (L.nodes[i].fd >= 0)
+            close(L.nodes[i].fd);
+        free(L.nodes[i].buf);
+    }
+    if (poll_conn.fd >= 0)
+        close(poll_conn.fd);
+    free(poll_conn.buf);
     return committed == ntx ? 0 : 1;
 }

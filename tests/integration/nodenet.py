@@ -143,6 +143,22 @@ class Net:
             raise AssertionError("nodes %s differ at height %d" % (nodes, top))
         return top
 
+    def stop_all_cleanly(self):
+        """SIGTERM every running node: each must exit 0 (under ASan: no leak, no error)."""
+        bad = []
+        for i in list(self.procs):
+            p = self.procs.pop(i)
+            p.send_signal(signal.SIGTERM)
+            try:
+                rc = p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                rc = "timeout"
+            if rc != 0 or "Sanitizer" in self.log(i):
+                bad.append((i, rc))
+        if bad:
+            raise AssertionError("nodes did not stop cleanly: %s" % bad)
+
     def close(self):
         for i in list(self.procs):
             self.kill(i, signal.SIGKILL)
@@ -163,6 +179,7 @@ def main(body):
     t0 = time.time()
     try:
         body(net, a.engine)
+        net.stop_all_cleanly()
     except BaseException:
         for i in range(net.n + 1):
             try:
