@@ -45,10 +45,12 @@ find_program(GL_PYTHON3 python3)
 if(TARGET gridnode AND GL_PYTHON3)
   set(GL_NODE_ITEST_ARGS --gridnode $<TARGET_FILE:gridnode> --load $<TARGET_FILE:bench_node_load>)
   foreach(engine raft pbft)
-    add_test(NAME integration/node_network_${engine}
-             COMMAND ${GL_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/integration/test_node_network.py
-                     --engine ${engine} ${GL_NODE_ITEST_ARGS})
-    set_tests_properties(integration/node_network_${engine} PROPERTIES TIMEOUT 180 RUN_SERIAL TRUE)
+    foreach(t network crash)
+      add_test(NAME integration/node_${t}_${engine}
+               COMMAND ${GL_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/integration/test_node_${t}.py
+                       --engine ${engine} ${GL_NODE_ITEST_ARGS})
+      set_tests_properties(integration/node_${t}_${engine} PROPERTIES TIMEOUT 180 RUN_SERIAL TRUE)
+    endforeach()
   endforeach()
   # Byzantine validators are a PBFT scenario: Raft assumes crash faults only.
   add_test(NAME integration/node_byzantine_pbft
