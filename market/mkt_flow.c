@@ -578,8 +578,8 @@ struct ns {
     uint32_t *parent, *pred, *thread, *rev_thread, *depth; /* n + 1 */
     int8_t *dir;                /* n + 1: +1 when pred[v] runs v -> parent, -1 parent -> v */
     int64_t *pi;                /* n + 1 */
-    /* scratch for ns_retree, n + 1 each (cnt n + 2) */
-    uint32_t *path, *old, *key, *seq, *pidx, *cnt;
+    /* scratch for ns_retree, n + 1 each: the path, and the runs */
+    uint32_t *path, *run_first, *run_last, *run_key;
 };
 
 /* Block search: the most negative state * reduced cost in the first block of
@@ -627,7 +627,14 @@ found:
 /* Replace the tree arc above u_out by e_in = (u_in, v_in), u_in inside the
  * subtree of u_out, v_in outside it: the path u_in .. u_out turns over, the
  * subtree is hung below v_in, and its thread, depths and prices follow.
- * O(size of the subtree). */
+ *
+ * Thread: with w_0 = u_in, ..., w_k = u_out the path, u_out's subtree in
+ * thread order is the run of nodes A_k A_(k-1) ... A_1 R_0 B_1 ... B_k,
+ * where R_0 is u_in's subtree, A_i is w_i with its children's subtrees
+ * before w_(i-1)'s and B_i those after it (possibly empty).  In the new tree
+ * w_(i-1) is w_i's parent, so R_0 A_1 B_1 A_2 B_2 ... A_k B_k is a preorder
+ * of it: one walk finds the runs and moves prices and depths, re-linking
+ * costs O(k).  O(size of the subtree) in all. */
 static void ns_retree(struct ns *s, uint32_t e_in, uint32_t u_in, uint32_t v_in, uint32_t u_out)
 {
     uint32_t k = 0;
@@ -637,48 +644,70 @@ static void ns_retree(struct ns *s, uint32_t e_in, uint32_t u_in, uint32_t v_in,
         s->path[k + 1] = s->parent[s->path[k]];
         k++;
     }
-    for (uint32_t i = 0; i <= k; i++)
-        s->pidx[s->path[i]] = i;
-    /* Walk u_out's subtree in thread order, giving each node the index of
-     * the deepest path node at or above it.  The new preorder is these keys
-     * in increasing order, each key's nodes in their old order: u_in's old
-     * subtree, then path[1] with its other children's subtrees, and so on
-     * up to u_out. */
-    uint32_t d0 = s->depth[u_out], j = k, size = 0, x = u_out, last;
+    /* The subtree's prices all move by sigma, so that e_in gets reduced
+     * cost 0, and the depths of each run by one amount: w_i's old depth is
+     * d0 + k - i, its new one depth[v_in] + 1 + i. */
+    int8_t dir_in = s->arc[e_in].tail == u_in ? 1 : -1;
+    int64_t want = dir_in > 0 ? s->pi[v_in] - s->arc[e_in].cost : s->pi[v_in] + s->arc[e_in].cost;
+    int64_t sigma = want - s->pi[u_in];
+    uint32_t d0 = s->depth[u_out];
+    int64_t dbase = (int64_t)s->depth[v_in] + 1 - (int64_t)d0 - (int64_t)k;
+    /* One walk of u_out's subtree in thread order: key = the index of the
+     * deepest path node at or above a node (found from old depths); a run is
+     * a maximal stretch of one key, and there are at most as many runs as
+     * nodes.  Prices and depths are updated on the way. */
+    uint32_t *run_first = s->run_first, *run_last = s->run_last, *run_key = s->run_key;
+    uint32_t j = k, nruns = 0, x = u_out, prev = NONE, mid = NONE;
     do {
-        while (j < k && s->depth[x] <= s->depth[s->path[j]])
+        uint32_t dx = s->depth[x];
+        while (j < k && dx <= d0 + k - j)
             j++;
-        if (s->pidx[x] != NONE)
-            j = s->pidx[x];
-        s->old[size] = x;
-        s->key[size++] = j;
-        last = x;
+        if (j > 0 && x == s->path[j - 1])
+            j--;
+        if (nruns == 0 || run_key[nruns - 1] != j) {
+            if (nruns > 0)
+                run_last[nruns - 1] = prev;
+            if (j == 0)
+                mid = nruns;
+            run_first[nruns] = x;
+            run_key[nruns++] = j;
+        }
+        s->depth[x] = (uint32_t)((int64_t)dx + dbase + 2 * (int64_t)j);
+        s->pi[x] += sigma;
+        prev = x;
         x = s->thread[x];
     } while (s->depth[x] > d0);
-    for (uint32_t i = 0; i <= k; i++)
-        s->pidx[s->path[i]] = NONE;
-    memset(s->cnt, 0, ((size_t)k + 2) * sizeof *s->cnt);
-    for (uint32_t i = 0; i < size; i++)
-        s->cnt[s->key[i] + 1]++;
-    for (uint32_t i = 0; i <= k; i++)
-        s->cnt[i + 1] += s->cnt[i];
-    for (uint32_t i = 0; i < size; i++)
-        s->seq[s->cnt[s->key[i]]++] = s->old[i];
-    assert(s->seq[0] == u_in);
+    run_last[nruns - 1] = prev;
+    uint32_t last = prev; /* the old segment is u_out .. last */
+    assert(mid != NONE && mid == k && run_first[mid] == u_in);
 
-    /* Cut the old segment out of the thread, splice the new one in right
-     * after v_in (u_in becomes its first child). */
+    /* Cut the old segment out of the thread. */
     uint32_t p = s->rev_thread[u_out], q = s->thread[last];
     s->thread[p] = q;
     s->rev_thread[q] = p;
-    uint32_t r = s->thread[v_in], prev = v_in;
-    for (uint32_t i = 0; i < size; i++) {
-        s->thread[prev] = s->seq[i];
-        s->rev_thread[s->seq[i]] = prev;
-        prev = s->seq[i];
+    /* Chain the runs in the new order: R_0, then A_i and B_i for i = 1..k
+     * (the A's precede R_0 in reverse order, the B's follow it in order). */
+    uint32_t tail = run_last[mid], rb = mid + 1;
+    for (uint32_t i = 1; i <= k; i++) {
+        uint32_t ra = mid - i;
+        assert(run_key[ra] == i);
+        s->thread[tail] = run_first[ra];
+        s->rev_thread[run_first[ra]] = tail;
+        tail = run_last[ra];
+        if (rb < nruns && run_key[rb] == i) {
+            s->thread[tail] = run_first[rb];
+            s->rev_thread[run_first[rb]] = tail;
+            tail = run_last[rb];
+            rb++;
+        }
     }
-    s->thread[prev] = r;
-    s->rev_thread[r] = prev;
+    assert(rb == nruns);
+    /* Splice the new segment in right after v_in (u_in is its first child). */
+    uint32_t r = s->thread[v_in];
+    s->thread[v_in] = u_in;
+    s->rev_thread[u_in] = v_in;
+    s->thread[tail] = r;
+    s->rev_thread[r] = tail;
 
     /* Turn the path over: each node's tree arc is now its old child's. */
     for (uint32_t i = k; i >= 1; i--) {
@@ -689,17 +718,8 @@ static void ns_retree(struct ns *s, uint32_t e_in, uint32_t u_in, uint32_t v_in,
     }
     s->parent[u_in] = v_in;
     s->pred[u_in] = e_in;
-    s->dir[u_in] = s->arc[e_in].tail == u_in ? 1 : -1;
-
-    /* The subtree's prices move together so that e_in has reduced cost 0;
-     * depths follow the new parents (seq is a preorder). */
-    int64_t want = s->dir[u_in] > 0 ? s->pi[v_in] - s->arc[e_in].cost : s->pi[v_in] + s->arc[e_in].cost;
-    int64_t sigma = want - s->pi[u_in];
-    for (uint32_t i = 0; i < size; i++) {
-        uint32_t y = s->seq[i];
-        s->pi[y] += sigma;
-        s->depth[y] = s->depth[s->parent[y]] + 1;
-    }
+    s->dir[u_in] = dir_in;
+    assert(s->depth[u_in] == s->depth[v_in] + 1 && s->depth[u_out] == s->depth[v_in] + 1 + k);
 }
 
 /* One pivot on entering arc e (state * reduced cost < 0). */
@@ -807,15 +827,13 @@ int mkt_flow_circulation_simplex(uint32_t nnodes, const struct mkt_arc *arcs, ui
     s.dir = malloc(n1);
     s.pi = calloc(n1, sizeof *s.pi);
     s.path = malloc(n1 * sizeof *s.path);
-    s.old = malloc(n1 * sizeof *s.old);
-    s.key = malloc(n1 * sizeof *s.key);
-    s.seq = malloc(n1 * sizeof *s.seq);
-    s.pidx = malloc(n1 * sizeof *s.pidx);
-    s.cnt = malloc((n1 + 1) * sizeof *s.cnt);
+    s.run_first = malloc(n1 * sizeof *s.run_first);
+    s.run_last = malloc(n1 * sizeof *s.run_last);
+    s.run_key = malloc(n1 * sizeof *s.run_key);
     pos = malloc(m1 * sizeof *pos);
-    if (!s.arc || !s.cap || !s.flow || !s.state || !s.parent || !s.pred ||
-        !s.thread || !s.rev_thread || !s.depth || !s.dir || !s.pi || !s.path || !s.old || !s.key ||
-        !s.seq || !s.pidx || !s.cnt || !pos)
+    if (!s.arc || !s.cap || !s.flow || !s.state || !s.parent || !s.pred || !s.thread ||
+        !s.rev_thread || !s.depth || !s.dir || !s.pi || !s.path || !s.run_first || !s.run_last ||
+        !s.run_key || !pos)
         goto fail;
 
     /* Interleave the arcs: positions 0, skip, 2 skip, ..., then 1, 1 + skip,
@@ -843,7 +861,6 @@ int mkt_flow_circulation_simplex(uint32_t nnodes, const struct mkt_arc *arcs, ui
         s.depth[v] = 1;
         s.thread[v] = v + 1 < nnodes ? v + 1 : root;
         s.rev_thread[v] = v > 0 ? v - 1 : root;
-        s.pidx[v] = NONE;
     }
     s.parent[root] = NONE;
     s.pred[root] = NONE;
@@ -851,7 +868,6 @@ int mkt_flow_circulation_simplex(uint32_t nnodes, const struct mkt_arc *arcs, ui
     s.depth[root] = 0;
     s.thread[root] = 0;
     s.rev_thread[root] = nnodes - 1;
-    s.pidx[root] = NONE;
 
     /* Half of LEMON's sqrt(m): fewer arcs priced per pivot for a few more
      * pivots, 10-25 % less time on dense transportation networks (measured
@@ -885,11 +901,9 @@ fail:
     free(s.dir);
     free(s.pi);
     free(s.path);
-    free(s.old);
-    free(s.key);
-    free(s.seq);
-    free(s.pidx);
-    free(s.cnt);
+    free(s.run_first);
+    free(s.run_last);
+    free(s.run_key);
     free(pos);
     return rc;
 }
