@@ -620,8 +620,10 @@ int mkt_end_block(struct chain_exec_ctx *ctx, void *arg)
             struct mkt_book_meta meta;
             if ((rc = mkt_book_meta_load(ctx, k[14], k[15], slot, &meta)))
                 return rc;
-            if (meta.cleared)
-                continue; /* cleared above as the day-ahead book of an intraday one */
+            if (meta.cleared) { /* cleared above as the day-ahead book of an intraday one */
+                done++;         /* (counted, so that the loop ends whatever state holds) */
+                continue;
+            }
             if ((rc = clear_due(ctx, k[14], k[15], slot, &done)))
                 return rc;
         }

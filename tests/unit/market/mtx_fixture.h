@@ -24,7 +24,7 @@
  * (issue 6) will: payload = the 32-byte key, then the debt as 8 bytes BE. */
 #define MT_TX_SET_DEBT 199u
 
-static int mt_decode_debt(const uint8_t *p, size_t n, void **out)
+static inline int mt_decode_debt(const uint8_t *p, size_t n, void **out)
 {
     if (n != CHAIN_PK_BYTES + 8)
         return CHAIN_ERR_DECODE_MALFORMED;
@@ -36,7 +36,7 @@ static int mt_decode_debt(const uint8_t *p, size_t n, void **out)
     return CHAIN_ERR_OK;
 }
 
-static int mt_apply_debt(struct chain_exec_ctx *ctx, const struct chain_tx *tx, const void *msg)
+static inline int mt_apply_debt(struct chain_exec_ctx *ctx, const struct chain_tx *tx, const void *msg)
 {
     const uint8_t *p = msg;
     Gl__MktParticipant *part;
@@ -52,32 +52,32 @@ static int mt_apply_debt(struct chain_exec_ctx *ctx, const struct chain_tx *tx, 
     return rc;
 }
 
-static void mt_register_all(struct chain *c)
+static inline void mt_register_all(struct chain *c)
 {
     static const struct chain_tx_handler debt = {"test_set_debt", mt_decode_debt, free, mt_apply_debt};
     assert_int_equal(mkt_register(&c->reg), CHAIN_ERR_OK);
     assert_int_equal(chain_registry_add(&c->reg, MT_TX_SET_DEBT, &debt), CHAIN_ERR_OK);
 }
 
-static void mt_open(struct fx *f)
+static inline void mt_open(struct fx *f)
 {
     fx_open(f);
     mt_register_all(&f->c);
 }
 
 /* The next block gets time t exactly. */
-static void mt_at(struct fx *f, uint64_t t)
+static inline void mt_at(struct fx *f, uint64_t t)
 {
     assert_true(t > f->c.head.time_ms);
     f->time_ms = t - 1000;
 }
 
-static int mt_empty_block(struct fx *f)
+static inline int mt_empty_block(struct fx *f)
 {
     return fx_block(f, NULL, NULL, 0, NULL);
 }
 
-static int mt_register(struct fx *f, int who, uint32_t bus, bool renewable, uint64_t deposit)
+static inline int mt_register(struct fx *f, int who, uint32_t bus, bool renewable, uint64_t deposit)
 {
     uint8_t *p;
     size_t n;
@@ -87,7 +87,7 @@ static int mt_register(struct fx *f, int who, uint32_t bus, bool renewable, uint
     return fx_submit(f, FX_OPERATOR, GL__MKT_TX_TYPE__MKT_TX_REGISTER, p, n);
 }
 
-static int mt_params(struct fx *f, int who, const struct mkt_tx_params *prm)
+static inline int mt_params(struct fx *f, int who, const struct mkt_tx_params *prm)
 {
     uint8_t *p;
     size_t n;
@@ -95,7 +95,7 @@ static int mt_params(struct fx *f, int who, const struct mkt_tx_params *prm)
     return fx_submit(f, who, GL__MKT_TX_TYPE__MKT_TX_SET_PARAMS, p, n);
 }
 
-static int mt_tariff(struct fx *f, int who, uint32_t commodity, uint64_t slot, uint64_t retail, uint64_t feed_in)
+static inline int mt_tariff(struct fx *f, int who, uint32_t commodity, uint64_t slot, uint64_t retail, uint64_t feed_in)
 {
     uint8_t *p;
     size_t n;
@@ -104,7 +104,7 @@ static int mt_tariff(struct fx *f, int who, uint32_t commodity, uint64_t slot, u
 }
 
 /* A signed order transaction; its id (the tx hash) in id. */
-static uint8_t *mt_order_tx(struct fx *f, int who, const struct mkt_tx_order *o, uint8_t id[CHAIN_HASH_BYTES],
+static inline uint8_t *mt_order_tx(struct fx *f, int who, const struct mkt_tx_order *o, uint8_t id[CHAIN_HASH_BYTES],
                             size_t *len)
 {
     uint8_t *p;
@@ -115,7 +115,7 @@ static uint8_t *mt_order_tx(struct fx *f, int who, const struct mkt_tx_order *o,
     return tx;
 }
 
-static int mt_order(struct fx *f, int who, const struct mkt_tx_order *o, uint8_t id[CHAIN_HASH_BYTES])
+static inline int mt_order(struct fx *f, int who, const struct mkt_tx_order *o, uint8_t id[CHAIN_HASH_BYTES])
 {
     size_t len;
     uint8_t *tx = mt_order_tx(f, who, o, id, &len);
@@ -124,14 +124,14 @@ static int mt_order(struct fx *f, int who, const struct mkt_tx_order *o, uint8_t
     return rc;
 }
 
-static struct mkt_tx_order mt_simple(uint32_t side, uint64_t slot, uint64_t qty, uint64_t price)
+static inline struct mkt_tx_order mt_simple(uint32_t side, uint64_t slot, uint64_t qty, uint64_t price)
 {
     struct mkt_tx_order o = {.commodity = MKT_ELECTRICITY, .market = MKT_DAY_AHEAD, .side = side,
                              .slot_start_ms = slot, .qty_wh = qty, .price_micro_per_kwh = price};
     return o;
 }
 
-static int mt_cancel(struct fx *f, int who, const uint8_t id[CHAIN_HASH_BYTES])
+static inline int mt_cancel(struct fx *f, int who, const uint8_t id[CHAIN_HASH_BYTES])
 {
     uint8_t *p;
     size_t n;
@@ -139,7 +139,7 @@ static int mt_cancel(struct fx *f, int who, const uint8_t id[CHAIN_HASH_BYTES])
     return fx_submit(f, who, GL__MKT_TX_TYPE__MKT_TX_CANCEL_ORDER, p, n);
 }
 
-static int mt_clear(struct fx *f, int who, uint32_t commodity, uint32_t market, uint64_t slot)
+static inline int mt_clear(struct fx *f, int who, uint32_t commodity, uint32_t market, uint64_t slot)
 {
     uint8_t *p;
     size_t n;
@@ -147,7 +147,7 @@ static int mt_clear(struct fx *f, int who, uint32_t commodity, uint32_t market, 
     return fx_submit(f, who, GL__MKT_TX_TYPE__MKT_TX_CLEAR, p, n);
 }
 
-static int mt_mint(struct fx *f, int to, uint64_t amount, const char *ref)
+static inline int mt_mint(struct fx *f, int to, uint64_t amount, const char *ref)
 {
     uint8_t *p;
     size_t n;
@@ -156,7 +156,7 @@ static int mt_mint(struct fx *f, int to, uint64_t amount, const char *ref)
 }
 
 /* A committed state value decoded as desc; NULL when absent. */
-static ProtobufCMessage *mt_get(struct fx *f, const void *key, size_t klen, const ProtobufCMessageDescriptor *desc)
+static inline ProtobufCMessage *mt_get(struct fx *f, const void *key, size_t klen, const ProtobufCMessageDescriptor *desc)
 {
     MDB_txn *txn;
     const uint8_t *v;
@@ -169,28 +169,28 @@ static ProtobufCMessage *mt_get(struct fx *f, const void *key, size_t klen, cons
     return m;
 }
 
-static Gl__MktOrder *mt_get_order(struct fx *f, const uint8_t id[CHAIN_HASH_BYTES])
+static inline Gl__MktOrder *mt_get_order(struct fx *f, const uint8_t id[CHAIN_HASH_BYTES])
 {
     uint8_t k[MKT_KEY_ORDER_BYTES];
     mkt_key_order(k, id);
     return (Gl__MktOrder *)mt_get(f, k, sizeof k, &gl__mkt_order__descriptor);
 }
 
-static Gl__MktResult *mt_get_result(struct fx *f, uint32_t c, uint32_t m, uint64_t slot)
+static inline Gl__MktResult *mt_get_result(struct fx *f, uint32_t c, uint32_t m, uint64_t slot)
 {
     uint8_t k[MKT_KEY_RESULT_BYTES];
     mkt_key_result(k, c, m, slot);
     return (Gl__MktResult *)mt_get(f, k, sizeof k, &gl__mkt_result__descriptor);
 }
 
-static Gl__MktFill *mt_get_fill(struct fx *f, uint32_t c, uint32_t m, uint64_t slot, const uint8_t id[CHAIN_HASH_BYTES])
+static inline Gl__MktFill *mt_get_fill(struct fx *f, uint32_t c, uint32_t m, uint64_t slot, const uint8_t id[CHAIN_HASH_BYTES])
 {
     uint8_t k[MKT_KEY_FILL_BYTES];
     mkt_key_fill(k, c, m, slot, id);
     return (Gl__MktFill *)mt_get(f, k, sizeof k, &gl__mkt_fill__descriptor);
 }
 
-static int64_t mt_pool(struct fx *f, const char *name)
+static inline int64_t mt_pool(struct fx *f, const char *name)
 {
     char key[80];
     int n = snprintf(key, sizeof key, "pool/%s", name);

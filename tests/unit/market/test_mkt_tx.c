@@ -590,6 +590,47 @@ static void test_two_ledgers_executing_the_same_blocks_reach_the_same_root(void 
     fx_close(&b);
 }
 
+/* Orders placed, and one cancelled, earlier in the block that carries the
+ * operator's clearing: the book is read through the block's own writes. */
+static void test_clearing_sees_orders_placed_and_cancelled_in_its_own_block(void **state)
+{
+    (void)state;
+    struct fx f;
+    uint8_t a_id[CHAIN_HASH_BYTES], b_id[CHAIN_HASH_BYTES], c_id[CHAIN_HASH_BYTES];
+    setup_three(&f);
+    uint64_t slot = MT_SLOT(7);
+    struct mkt_tx_order buy = mt_simple(MKT_TX_BUY, slot, 1000, 300000);
+    struct mkt_tx_order cheap = mt_simple(MKT_TX_SELL, slot, 1000, 10000);
+    struct mkt_tx_order dear = mt_simple(MKT_TX_SELL, slot, 1000, 200000);
+    uint8_t *txs[5], *p;
+    size_t lens[5], pl;
+    txs[0] = mt_order_tx(&f, FX_ALICE, &buy, a_id, &lens[0]);
+    txs[1] = mt_order_tx(&f, FX_CAROL, &cheap, c_id, &lens[1]);
+    txs[2] = mt_order_tx(&f, FX_BOB, &dear, b_id, &lens[2]);
+    assert_int_equal(mkt_payload_cancel_order(c_id, &p, &pl), CHAIN_ERR_OK);
+    txs[3] = fx_tx(&f, FX_CAROL, GL__MKT_TX_TYPE__MKT_TX_CANCEL_ORDER, p, pl, &lens[3]);
+    assert_int_equal(mkt_payload_clear(MKT_ELECTRICITY, MKT_DAY_AHEAD, slot, &p, &pl), CHAIN_ERR_OK);
+    txs[4] = fx_tx(&f, FX_OPERATOR, GL__MKT_TX_TYPE__MKT_TX_CLEAR, p, pl, &lens[4]);
+    struct chain_exec_result r;
+    assert_int_equal(fx_block(&f, txs, lens, 5, &r), CHAIN_ERR_OK);
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(r.tx_results[i], CHAIN_ERR_OK);
+        free(txs[i]);
+    }
+    chain_exec_result_free(&r);
+    Gl__MktResult *res = mt_get_result(&f, MKT_ELECTRICITY, MKT_DAY_AHEAD, slot);
+    assert_non_null(res);
+    assert_int_equal(res->norders, 2);
+    assert_int_equal(res->volume_wh, 1000);
+    assert_int_equal(res->price, 250000); /* floor((200000 + 300000) / 2): carol's cheap offer is gone */
+    gl__mkt_result__free_unpacked(res, NULL);
+    assert_null(mt_get_fill(&f, MKT_ELECTRICITY, MKT_DAY_AHEAD, slot, c_id));
+    Gl__MktOrder *o = mt_get_order(&f, c_id);
+    assert_int_equal(o->status, MKT_ORDER_CANCELLED);
+    gl__mkt_order__free_unpacked(o, NULL);
+    fx_close(&f);
+}
+
 static void test_heat_and_electricity_are_separate_books(void **state)
 {
     (void)state;
@@ -632,6 +673,7 @@ int main(void)
         cmocka_unit_test(test_grid_that_cannot_pay_clears_with_feed_in_zero),
         cmocka_unit_test(test_result_key_is_provable_against_the_block_state_root),
         cmocka_unit_test(test_two_ledgers_executing_the_same_blocks_reach_the_same_root),
+        cmocka_unit_test(test_clearing_sees_orders_placed_and_cancelled_in_its_own_block),
         cmocka_unit_test(test_heat_and_electricity_are_separate_books),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
