@@ -1,4 +1,8 @@
-/* mkt_flow.c -- minimum-cost circulation by cost scaling (Goldberg and
+/* mkt_flow.c -- exact minimum-cost circulation, two ways: cost scaling for
+ * the aggregated bus networks (mkt_flow_circulation, this part) and a primal
+ * network simplex for the dense ones (mkt_flow_circulation_simplex, below).
+ *
+ * Cost scaling (Goldberg and
  * Tarjan, "Finding minimum-cost circulations by successive approximation",
  * Math. of OR 15(3), 1990) with the heuristics of Goldberg's CS2 ("An
  * efficient implementation of a scaling minimum-cost flow algorithm",

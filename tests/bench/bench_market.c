@@ -2,7 +2,9 @@
  * uniform auction of 10k and 100k orders, P2P with bus fees (10k orders on 55
  * buses), dense P2P 1000 x 1000.  Prints the best of several runs beside the
  * issue's target and, as the same-run reference, libc qsort of the same
- * book's prices (the auction's floor).  LEMON (C++) is not yet wired in. */
+ * book's prices (the auction's floor).  The same instances beside LEMON's
+ * min-cost flow solvers, with the ratio: bench_lemon.cpp (make bench runs
+ * both). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
