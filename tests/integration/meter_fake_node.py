@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""meter_fake_node.py -- a fake gridnode JSON-RPC server for gridmeter's RPC sink tests.
+
+Only the Python standard library.  It speaks the methods gridmeter uses
+(submit_tx, get_tx, get_account, get_state, get_header), commits each
+accepted reading in a block of its own, keeps a compressed sparse Merkle tree
+over the state written the way chain/chain_proof.h describes (BLAKE2b-256 with
+one-byte domain tags, a lone leaf lifted to the top of its subtree), and serves
+membership proofs as gl.StateProof bytes.
+
+Fault modes (for the tests): --fail-submits N (first N submit_tx answer HTTP 500),
+--pending N (get_tx says pending N times per tx before the height), --bad-proof
+(a proof whose sibling is flipped), --wrong-value (get_state returns other bytes),
+--garbage (every answer is not JSON), --slow-ms N (sleep before every answer).
+
+Prints `port N` on its first line (port 0 asks the OS for a free loopback port)."""
+import argparse
+import hashlib
+import http.server
+import json
+import sys
+import time
+
+TAG_TX, TAG_LEAF, TAG_INNER, TAG_KEY, TAG_VALUE = 0x01, 0x03, 0x04, 0x06, 0x07
+ZERO = bytes(32)
+
+
+def H(tag, *parts):
+    h = hashlib.blake2b(digest_size=32)
+    h.update(bytes([tag]))
+    for p in parts:
+        h.update(p)
+    return h.digest()
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def read_varint(b, i):
+    n = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        n |= (c & 0x7F) << shift
+        shift += 7
+        if not c & 0x80:
+            return n, i
+
+
+def fields(b):
+    """protobuf fields of a message: {number: [values]} (varints as int, bytes as bytes)."""
+    out, i = {}, 0
+    while i < len(b):
+        key, i = read_varint(b, i)
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            v, i = read_varint(b, i)
+        elif wt == 2:
+            n, i = read_varint(b, i)
+            v, i = b[i:i + n], i + n
+        else:
+            raise ValueError("wire type")
+        out.setdefault(num, []).append(v)
+    return out
+
+
+def fbytes(num, v):
+    return varint(num << 3 | 2) + varint(len(v)) + v if v else b""
+
+
+def fuint(num, v):
+    return varint(num << 3) + varint(v) if v else b""
+
+
+def bit(path, i):
+    return (path[i >> 3] >> (7 - (i & 7))) & 1
+
+
+def root_of(items, depth):
+    """items: list of (key_hash, value_hash)."""
+    if not items:
+        return ZERO
+    if len(items) == 1:
+        return H(TAG_LEAF, items[0][0], items[0][1])
+    left = [x for x in items if bit(x[0], depth) == 0]
+    right = [x for x in items if bit(x[0], depth) == 1]
+    return H(TAG_INNER, root_of(left, depth + 1), root_of(right, depth + 1))
+
+
+def prove(items, kh):
+    siblings, depth, cur = [], 0, items
+    while len(cur) > 1:
+        mine = [x for x in cur if bit(x[0], depth) == bit(kh, depth)]
+        other = [x for x in cur if bit(x[0], depth) != bit(kh, depth)]
+        siblings.append(root_of(other, depth + 1))
+        cur, depth = mine, depth + 1
+    present = bytearray((depth + 7) // 8)
+    sent = []
+    for i, s in enumerate(siblings):
+        if s != ZERO:
+            present[i >> 3] |= 1 << (i & 7)
+            sent.append(s)
+    msg = fuint(1, depth) + fbytes(2, bytes(present))
+    for s in sent:
+        msg += varint(3 << 3 | 2) + varint(32) + s
+    return msg
+
+
+class Node:
+    def __init__(self, args):
+        self.args = args
+        self.height = 0
+        self.state = {}          # key -> value
+        self.snapshots = {}      # height -> dict copy
+        self.headers = {}        # height -> header bytes
+        self.txs = {}            # hash -> height
+        self.nonces = {}         # pk -> next nonce
+        self.pending_left = {}
+        self.submits = 0
+
+    def commit(self, key, value):
+        self.height += 1
+        self.state[key] = value
+        snap = dict(self.state)
+        self.snapshots[self.height] = snap
+        items = [(H(TAG_KEY, k), H(TAG_VALUE, v)) for k, v in snap.items()]
+        root = root_of(items, 0)
+        self.headers[self.height] = fuint(1, self.height) + fbytes(6, root) + fbytes(8, b"test")
+
+    def call(self, method, p):
+        if method == "submit_tx":
+            self.submits += 1
+            if self.submits <= self.args.fail_submits:
+                raise HttpError(500)
+            tx = bytes.fromhex(p["tx"])
+            env = fields(tx)
+            body = fields(env[1][0])
+            signer = env[2][0]
+            nonce = body.get(2, [0])[0]
+            payload = body[4][0]
+            h = H(TAG_TX, tx).hex()
+            if h in self.txs:
+                return None, (-32001, "DUPLICATE")
+            if body.get(3, [0])[0] != 120:
+                return None, (-32001, "DECODE_UNKNOWN_TYPE")
+            if nonce != self.nonces.get(signer, 0):
+                return None, (-32001, "BAD_NONCE")
+            r = fields(payload)
+            slot = r.get(2, [0])[0]
+            key = b"meter/" + signer + slot.to_bytes(8, "big")
+            self.nonces[signer] = nonce + 1
+            self.commit(key, payload)
+            self.txs[h] = self.height
+            self.pending_left[h] = self.args.pending
+            return {"hash": h}, None
+        if method == "get_tx":
+            h = p["hash"]
+            if h not in self.txs:
+                return None, (-32002, "NOT_FOUND")
+            if self.pending_left.get(h, 0) > 0:
+                self.pending_left[h] -= 1
+                return {"height": None, "status": "pending"}, None
+            return {"height": self.txs[h], "result": 0}, None
+        if method == "get_account":
+            pk = bytes.fromhex(p["account"])
+            if pk not in self.nonces:
+                return None, (-32002, "NOT_FOUND")
+            return {"nonce": self.nonces[pk], "balance": 0}, None
+        if method == "get_state":
+            key = bytes.fromhex(p["key"])
+            snap = self.snapshots.get(p["height"])
+            if snap is None or key not in snap:
+                return None, (-32002, "NOT_FOUND")
+            value = snap[key]
+            items = [(H(TAG_KEY, k), H(TAG_VALUE, v)) for k, v in snap.items()]
+            proof = bytearray(prove(items, H(TAG_KEY, key)))
+            if self.args.bad_proof and len(proof) >= 34:  # at least one sibling: flip its last byte
+                proof[-1] ^= 1
+            if self.args.wrong_value:
+                value = value[:-1] + bytes([value[-1] ^ 1])
+            return {"value": value.hex(), "proof": bytes(proof).hex()}, None
+        if method == "get_header":
+            hdr = self.headers.get(p["height"])
+            if hdr is None:
+                return None, (-32002, "NOT_FOUND")
+            return {"header": hdr.hex(), "cert": []}, None
+        return None, (-32601, "METHOD_NOT_FOUND")
+
+
+class HttpError(Exception):
+    def __init__(self, code):
+        self.code = code
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--fail-submits", type=int, default=0)
+    ap.add_argument("--pending", type=int, default=0)
+    ap.add_argument("--bad-proof", action="store_true")
+    ap.add_argument("--wrong-value", action="store_true")
+    ap.add_argument("--garbage", action="store_true")
+    ap.add_argument("--slow-ms", type=int, default=0)
+    args = ap.parse_args()
+    node = Node(args)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            n = int(self.headers.get("Content-Length", "0"))
+            req = json.loads(self.rfile.read(n))
+            if args.slow_ms:
+                time.sleep(args.slow_ms / 1000.0)
+            try:
+                result, err = node.call(req["method"], req.get("params", {}))
+            except HttpError as e:
+                self.send_response(e.code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if err:
+                resp = {"jsonrpc": "2.0", "id": req.get("id"),
+                        "error": {"code": err[0], "message": err[1], "data": {"error": err[1]}}}
+            else:
+                resp = {"jsonrpc": "2.0", "id": req.get("id"), "result": result}
+            body = b"<html>not json" if args.garbage else json.dumps(resp).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    srv = http.server.HTTPServer(("127.0.0.1", args.port), Handler)
+    print("port %d" % srv.server_address[1], flush=True)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
