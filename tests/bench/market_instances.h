@@ -94,7 +94,8 @@ int mi_ours_p2p(const struct mi_instance *in, int dense, int runs, uint64_t *bes
 /* Our uniform-price auction (mkt_auction_clear, the grid as backstop; buses
  * ignored) on in: one run's wall time in *ns, the welfare (nano-units, grid
  * included) in *welfare.  Returns 0, or prints the error and returns -1. */
-int mi_ours_auction(const struct mi_instance *in, uint64_t *ns /* OUT */, int64_t *welfare /* OUT */);
+int mi_ours_auction(const struct mi_instance *in, uint64_t *ns /* OUT */,
+                    int64_t *welfare /* OUT */);
 
 /* The calling thread's CPU time in nanoseconds (CLOCK_THREAD_CPUTIME_ID):
  * what both sides of bench_lemon are timed with. */

@@ -15,7 +15,8 @@ uint64_t mi_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int mi_ours_p2p(const struct mi_instance *in, int dense, int runs, uint64_t *best_ns, int64_t *welfare)
+int mi_ours_p2p(const struct mi_instance *in, int dense, int runs, uint64_t *best_ns,
+                int64_t *welfare)
 {
     struct mkt_order *o = calloc(in->norders ? in->norders : 1, sizeof *o);
     if (!o)

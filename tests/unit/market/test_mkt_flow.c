@@ -137,7 +137,8 @@ static struct mkt_arc *random_net(struct tu_rng *r, uint32_t n, uint32_t m, int6
     return a;
 }
 
-static void check_against_naive(uint64_t seed, uint32_t n, uint32_t m, int64_t maxcap, int64_t maxcost)
+static void check_against_naive(uint64_t seed, uint32_t n, uint32_t m, int64_t maxcap,
+                                int64_t maxcost)
 {
     struct tu_rng r = {seed};
     struct mkt_arc *a = random_net(&r, n, m, maxcap, maxcost);
@@ -153,8 +154,9 @@ static void check_against_naive(uint64_t seed, uint32_t n, uint32_t m, int64_t m
         assert_int_equal(solvers[s](n, a, m, f), MKT_OK);
         check_feasible(n, a, m, f);
         if (total_cost(a, m, f) != best)
-            fail_msg("seed %llu n %u m %u: solver %d cost %lld, naive %lld", (unsigned long long)seed,
-                     n, m, s, (long long)total_cost(a, m, f), (long long)best);
+            fail_msg("seed %llu n %u m %u: solver %d cost %lld, naive %lld",
+                     (unsigned long long)seed, n, m, s, (long long)total_cost(a, m, f),
+                     (long long)best);
         assert_int_equal(negative_cycle(n, a, m, f, pred), UINT32_MAX);
         assert_int_equal(solvers[s](n, a, m, f2), MKT_OK);
         assert_memory_equal(f, f2, m * sizeof *f);
@@ -173,7 +175,8 @@ static void test_flow_both_solvers_match_cycle_cancelling_on_random_networks(voi
         struct tu_rng r = {seed * 7919};
         uint32_t n = 1 + (uint32_t)tu_below(&r, 12);
         uint32_t m = (uint32_t)tu_below(&r, 4 * n + 1);
-        check_against_naive(seed, n, m, 1 + (int64_t)tu_below(&r, 30), 1 + (int64_t)tu_below(&r, 100));
+        check_against_naive(seed, n, m, 1 + (int64_t)tu_below(&r, 30),
+                            1 + (int64_t)tu_below(&r, 100));
     }
 }
 
@@ -228,6 +231,39 @@ static void test_flow_solvers_agree_on_dense_transportation_networks(void **stat
     }
 }
 
+/* Larger sparse networks with hubs (a few nodes carry most arcs, as the bus
+ * nodes of the bus form do), so that the simplex moves deep and wide
+ * subtrees: both solvers must agree on the optimum. */
+static void test_flow_solvers_agree_on_larger_networks_with_hubs(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 200; seed++) {
+        struct tu_rng r = {seed + 7000};
+        uint32_t n = 20 + (uint32_t)tu_below(&r, 400), m = n * (2 + (uint32_t)tu_below(&r, 6));
+        uint32_t hubs = 1 + (uint32_t)tu_below(&r, 8);
+        struct mkt_arc *a = random_net(&r, n, m, 1000, 100000);
+        for (uint32_t k = 0; k < m; k++) {
+            if (tu_below(&r, 2))
+                a[k].head = (uint32_t)tu_below(&r, hubs);
+            else if (tu_below(&r, 2))
+                a[k].tail = (uint32_t)tu_below(&r, hubs);
+        }
+        int64_t *f1 = calloc(m, sizeof *f1), *f2 = calloc(m, sizeof *f2);
+        assert_true(f1 && f2);
+        assert_int_equal(mkt_flow_circulation(n, a, m, f1), MKT_OK);
+        assert_int_equal(mkt_flow_circulation_simplex(n, a, m, f2), MKT_OK);
+        check_feasible(n, a, m, f1);
+        check_feasible(n, a, m, f2);
+        if (total_cost(a, m, f1) != total_cost(a, m, f2))
+            fail_msg("seed %llu: cost scaling %lld, simplex %lld", (unsigned long long)seed,
+                     (long long)total_cost(a, m, f1), (long long)total_cost(a, m, f2));
+        assert_true(total_cost(a, m, f2) < 0); /* the instance is not trivial */
+        free(a);
+        free(f1);
+        free(f2);
+    }
+}
+
 static void test_flow_refuses_networks_whose_prices_could_overflow(void **state)
 {
     (void)state;
@@ -245,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_flow_both_solvers_match_cycle_cancelling_on_random_networks),
         cmocka_unit_test(test_flow_both_solvers_match_on_large_capacities_and_costs),
         cmocka_unit_test(test_flow_solvers_agree_on_dense_transportation_networks),
+        cmocka_unit_test(test_flow_solvers_agree_on_larger_networks_with_hubs),
         cmocka_unit_test(test_flow_refuses_networks_whose_prices_could_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
