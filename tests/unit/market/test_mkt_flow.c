@@ -237,6 +237,7 @@ static void test_flow_solvers_agree_on_dense_transportation_networks(void **stat
 static void test_flow_solvers_agree_on_larger_networks_with_hubs(void **state)
 {
     (void)state;
+    int nontrivial = 0;
     for (uint64_t seed = 1; seed <= 200; seed++) {
         struct tu_rng r = {seed + 7000};
         uint32_t n = 20 + (uint32_t)tu_below(&r, 400), m = n * (2 + (uint32_t)tu_below(&r, 6));
@@ -257,11 +258,12 @@ static void test_flow_solvers_agree_on_larger_networks_with_hubs(void **state)
         if (total_cost(a, m, f1) != total_cost(a, m, f2))
             fail_msg("seed %llu: cost scaling %lld, simplex %lld", (unsigned long long)seed,
                      (long long)total_cost(a, m, f1), (long long)total_cost(a, m, f2));
-        assert_true(total_cost(a, m, f2) < 0); /* the instance is not trivial */
+        nontrivial += total_cost(a, m, f2) < 0;
         free(a);
         free(f1);
         free(f2);
     }
+    assert_true(nontrivial >= 150); /* most instances have negative cycles to cancel */
 }
 
 static void test_flow_refuses_networks_whose_prices_could_overflow(void **state)
