@@ -658,7 +658,7 @@ static void one_day(uint64_t seed)
 static void test_random_days_keep_supply_and_agree_with_a_naive_reference(void **state)
 {
     (void)state;
-    int seeds = quick() ? 6 : 40;
+    int seeds = quick() ? 12 : 40;
     for (int s = 1; s <= seeds; s++) {
         print_message("market-tx property: seed %d\n", s);
         one_day((uint64_t)s);
