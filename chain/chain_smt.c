@@ -69,6 +69,7 @@
 
 #include <assert.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,7 +106,17 @@ struct ref {
 
 struct new_node {
     uint8_t key[NODE_KEY_BYTES];
-    size_t off, len; /* record in the batch arena */
+    const uint8_t *rec; /* in the batch's arena */
+    size_t len;
+};
+
+/* Records live in chunks that never move (a growing buffer would copy every
+ * record written so far each time it doubles: ~10 MB per large block). */
+#define ARENA_CHUNK_BYTES ((size_t)1 << 20)
+struct arena_chunk {
+    struct arena_chunk *next;
+    size_t used, cap;
+    uint8_t data[];
 };
 
 struct chain_smt_batch {
@@ -113,8 +124,7 @@ struct chain_smt_batch {
     struct ref root; /* never floating once compute returns */
     struct new_node *nodes;
     size_t n_nodes, cap_nodes;
-    uint8_t *arena;
-    size_t arena_len, arena_cap;
+    struct arena_chunk *arena; /* newest first */
     uint8_t (*stale)[NODE_KEY_BYTES];
     size_t n_stale, cap_stale;
 };
@@ -549,21 +559,27 @@ static int emit(struct ctx *c, unsigned nd, const uint8_t path[static CHAIN_HASH
     b->nodes = p;
     if (rc)
         return rc;
-    p = b->arena;
-    rc = grow(&p, &b->arena_cap, b->arena_len + len, 1);
-    b->arena = p;
-    if (rc)
-        return rc;
+    struct arena_chunk *ch = b->arena;
+    if (ch == NULL || ch->cap - ch->used < len) {
+        size_t cap = len > ARENA_CHUNK_BYTES ? len : ARENA_CHUNK_BYTES;
+        ch = malloc(sizeof *ch + cap);
+        if (ch == NULL)
+            return CHAIN_ERR_NOMEM;
+        ch->next = b->arena;
+        ch->used = 0;
+        ch->cap = cap;
+        b->arena = ch;
+    }
+    uint8_t *d = ch->data + ch->used;
+    ch->used += len;
     struct new_node *nn = &b->nodes[b->n_nodes++];
     node_key(nn->key, c->version, nd, path);
-    nn->off = b->arena_len;
+    nn->rec = d;
     nn->len = len;
-    uint8_t *d = b->arena + b->arena_len;
     if (n1)
         memcpy(d, p1, n1);
     if (n2)
         memcpy(d + n1, p2, n2);
-    b->arena_len += len;
     return CHAIN_ERR_OK;
 }
 
@@ -887,10 +903,53 @@ static int update(struct ctx *c, unsigned nd, const struct ref *cur, size_t lo, 
     }
 }
 
-static int cmp_update(const void *a, const void *b)
+/* Sorting arrays of elements by a byte key at their start (memcmp order),
+ * through an index whose entries carry the key's first 16 bytes as two
+ * big-endian integers: they decide almost every comparison without a call
+ * to memcmp, and the elements themselves move once. */
+struct sort_ent {
+    uint64_t k0, k1;
+    const uint8_t *key;
+    size_t key_len; /* >= 16 */
+};
+
+static int cmp_sort_ent(const void *a, const void *b)
 {
-    const struct chain_smt_update *x = a, *y = b;
-    return memcmp(x->key_hash, y->key_hash, CHAIN_HASH_BYTES);
+    const struct sort_ent *x = a, *y = b;
+    if (x->k0 != y->k0)
+        return x->k0 < y->k0 ? -1 : 1;
+    if (x->k1 != y->k1)
+        return x->k1 < y->k1 ? -1 : 1;
+    assert(x->key_len == y->key_len);
+    return memcmp(x->key + 16, y->key + 16, x->key_len - 16u);
+}
+
+/* Sorts n elements of size stride at base by their first key_len bytes.
+ * Errors: NOMEM. */
+static int sort_by_key(void *base, size_t n, size_t stride, size_t key_len)
+{
+    assert(key_len >= 16 && key_len <= stride);
+    if (n < 2)
+        return CHAIN_ERR_OK;
+    struct sort_ent *ents = malloc(n * sizeof *ents);
+    uint8_t *tmp = malloc(n * stride);
+    if (ents == NULL || tmp == NULL) {
+        free(ents);
+        free(tmp);
+        return CHAIN_ERR_NOMEM;
+    }
+    uint8_t *p = base;
+    memcpy(tmp, p, n * stride);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *k = tmp + i * stride;
+        ents[i] = (struct sort_ent){get_be64(k), get_be64(k + 8), k, key_len};
+    }
+    qsort(ents, n, sizeof *ents, cmp_sort_ent);
+    for (size_t i = 0; i < n; i++)
+        memcpy(p + i * stride, ents[i].key, stride);
+    free(ents);
+    free(tmp);
+    return CHAIN_ERR_OK;
 }
 
 /* Puts the new nodes in key order.  They all share the version, so a stable
@@ -935,11 +994,6 @@ static int sort_nodes(struct chain_smt_batch *b)
     return CHAIN_ERR_OK;
 }
 
-static int cmp_stale(const void *a, const void *b)
-{
-    return memcmp(a, b, NODE_KEY_BYTES);
-}
-
 int chain_smt_compute(MDB_txn *txn, const struct chain_smt *smt, uint64_t base_version,
                       uint64_t new_version, struct chain_smt_update *ups, size_t n,
                       struct chain_smt_batch **out)
@@ -954,14 +1008,16 @@ int chain_smt_compute(MDB_txn *txn, const struct chain_smt *smt, uint64_t base_v
     for (size_t i = 0; i < n; i++)
         if (ups[i].value != NULL && ups[i].value_len > CHAIN_STATE_VALUE_MAX_BYTES)
             return CHAIN_ERR_INVALID_ARG;
-    if (n > 1)
-        qsort(ups, n, sizeof *ups, cmp_update);
+    _Static_assert(offsetof(struct chain_smt_update, key_hash) == 0, "sort_by_key: key first");
+    int rc = sort_by_key(ups, n, sizeof *ups, CHAIN_HASH_BYTES);
+    if (rc)
+        return rc;
     for (size_t i = 1; i < n; i++)
         if (memcmp(ups[i - 1].key_hash, ups[i].key_hash, CHAIN_HASH_BYTES) == 0)
             return CHAIN_ERR_INVALID_ARG;
 
     struct ref base;
-    int rc = read_root(txn, smt, base_version, &base);
+    rc = read_root(txn, smt, base_version, &base);
     if (rc)
         return rc;
 
@@ -973,6 +1029,16 @@ int chain_smt_compute(MDB_txn *txn, const struct chain_smt *smt, uint64_t base_v
         goto fail;
     }
     b->version = new_version;
+    /* A batch of n updates writes about 2n nodes and marks about as many
+     * stale: reserve that much once (the arrays still grow if needed). */
+    void *p = NULL;
+    if ((rc = grow(&p, &b->cap_nodes, 2 * n + 16, sizeof *b->nodes)))
+        goto fail;
+    b->nodes = p;
+    p = NULL;
+    if ((rc = grow(&p, &b->cap_stale, 2 * n + 16, NODE_KEY_BYTES)))
+        goto fail;
+    b->stale = p;
     for (size_t i = 0; i < n; i++) {
         ins[i + 1] = ins[i] + (ups[i].value != NULL ? 1u : 0u);
         if (ups[i].value != NULL)
@@ -1000,8 +1066,8 @@ int chain_smt_compute(MDB_txn *txn, const struct chain_smt *smt, uint64_t base_v
 
     if ((rc = sort_nodes(b)))
         goto fail;
-    if (b->n_stale > 1)
-        qsort(b->stale, b->n_stale, NODE_KEY_BYTES, cmp_stale);
+    if ((rc = sort_by_key(b->stale, b->n_stale, NODE_KEY_BYTES, NODE_KEY_BYTES)))
+        goto fail;
     for (size_t i = 1; i < b->n_nodes; i++)
         assert(memcmp(b->nodes[i - 1].key, b->nodes[i].key, NODE_KEY_BYTES) < 0);
     free(ins);
@@ -1032,7 +1098,12 @@ void chain_smt_batch_free(struct chain_smt_batch *b)
     if (b == NULL)
         return;
     free(b->nodes);
-    free(b->arena);
+    struct arena_chunk *ch = b->arena;
+    while (ch != NULL) {
+        struct arena_chunk *next = ch->next;
+        free(ch);
+        ch = next;
+    }
     free(b->stale);
     free(b);
 }
@@ -1060,9 +1131,8 @@ int chain_smt_batch_write(MDB_txn *wtxn, const struct chain_smt *smt,
     bool app = true;
     for (size_t i = 0; i < b->n_nodes; i++) {
         const struct new_node *nn = &b->nodes[i];
-        assert(nn->off + nn->len <= b->arena_len);
         MDB_val k = {.mv_size = stored_key_len(nn->key), .mv_data = (void *)nn->key};
-        MDB_val v = {.mv_size = nn->len, .mv_data = b->arena + nn->off};
+        MDB_val v = {.mv_size = nn->len, .mv_data = (void *)nn->rec};
         if ((rc = put_append(wtxn, smt->nodes, &k, &v, &app)))
             return rc;
     }

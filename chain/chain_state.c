@@ -162,12 +162,33 @@ static int table_grow(struct chain_ws *ws)
     return CHAIN_ERR_OK;
 }
 
+/* The state key hash of key: from the memo of recent keys, or computed and
+ * remembered there. */
+static const uint8_t *key_hash_of(struct chain_ws *ws, const void *key, size_t klen)
+{
+    assert(klen > 0 && klen <= CHAIN_STATE_KEY_MAX_BYTES);
+    for (unsigned i = 0; i < CHAIN_WS_MEMO; i++) {
+        const struct chain_ws_memo *m = &ws->memo[i];
+        if (m->key_len == klen && memcmp(m->key, key, klen) == 0)
+            return m->key_hash;
+    }
+    struct chain_ws_memo *m = &ws->memo[ws->memo_next];
+    ws->memo_next = (ws->memo_next + 1u) % CHAIN_WS_MEMO;
+    m->key_len = (uint32_t)klen;
+    memcpy(m->key, key, klen);
+    chain_state_key_hash(m->key_hash, key, klen);
+    return m->key_hash;
+}
+
 /* Find the entry for key (hash computed here), creating a PASS entry when
- * absent.  Returns its index, or -1 on out of memory. */
+ * absent.  Returns its index, -1 on out of memory, -2 when absent and not
+ * created. */
 static long ws_find(struct chain_ws *ws, const void *key, size_t klen, bool create)
 {
+    if (klen == 0 || klen > CHAIN_STATE_KEY_MAX_BYTES)
+        return -2; /* never recorded (ws_record refuses such sizes) */
     uint8_t h[CHAIN_HASH_BYTES];
-    chain_state_key_hash(h, key, klen);
+    memcpy(h, key_hash_of(ws, key, klen), CHAIN_HASH_BYTES);
     if (ws->table_cap) {
         size_t s = (size_t)slot_of(h) & (ws->table_cap - 1);
         while (ws->table[s]) {

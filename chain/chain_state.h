@@ -65,6 +65,17 @@ struct chain_ws_undo {
 
 struct chain_arena_chunk;
 
+/* The key hashes of the last few keys the write-set looked up: a transfer
+ * reads and writes the same two accounts several times, and each lookup
+ * would otherwise cost a BLAKE2b of the key.  Exact key comparison, so it
+ * changes nothing but speed. */
+#define CHAIN_WS_MEMO 4u
+struct chain_ws_memo {
+    uint32_t key_len; /* 0: unused */
+    uint8_t key[CHAIN_STATE_KEY_MAX_BYTES];
+    uint8_t key_hash[CHAIN_HASH_BYTES];
+};
+
 struct chain_ws {
     struct chain_ws_entry *entries;
     size_t nentries, cap_entries;
@@ -73,6 +84,8 @@ struct chain_ws {
     struct chain_ws_undo *journal;
     size_t njournal, cap_journal;
     struct chain_arena_chunk *arena;
+    struct chain_ws_memo memo[CHAIN_WS_MEMO];
+    unsigned memo_next; /* the slot the next miss replaces */
 };
 
 void chain_ws_init(struct chain_ws *ws);
