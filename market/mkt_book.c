@@ -343,6 +343,21 @@ int mkt_book_clear(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t mark
         map[n++] = (uint32_t)i;
     }
 
+    bool prefs_ignored = false;
+    if (p2p) {
+        uint64_t nbuy = 0, nsell = 0;
+        bool any = false;
+        for (size_t k = 0; k < n; k++) {
+            nbuy += orders[k].side == MKT_BUY;
+            nsell += orders[k].side == MKT_SELL;
+            any |= orders[k].prefs != NULL;
+        }
+        if (any && nbuy * nsell > MKT_DENSE_MAX_PAIRS) {
+            for (size_t k = 0; k < n; k++)
+                orders[k].prefs = NULL;
+            prefs_ignored = true;
+        }
+    }
     struct mkt_grid grid = {tf.retail, tf.feed_in, p.p.grid_bus};
     struct mkt_book bk = {orders, n, tf.present ? &grid : NULL};
     if ((rc = run_core(&p, &bk, &r))) {
@@ -525,6 +540,7 @@ int mkt_book_clear(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t mark
     res.height = ctx->height;
     res.time_ms = ctx->time_ms;
     res.by_operator = by_operator;
+    res.prefs_ignored = prefs_ignored;
     if (tf.present)
         res.grid_account = (ProtobufCBinaryData){CHAIN_PK_BYTES, tf.account};
     uint8_t rk[MKT_KEY_RESULT_BYTES];

@@ -21,6 +21,11 @@
 #define MKT_PARAMS_MAX_FEE_FACTOR 10000u        /* fee matrix entry */
 #define MKT_PARTICIPANTS_MAX 1000000u
 #define MKT_CLEARINGS_PER_BLOCK_MAX 256u        /* books the end-of-block hook clears per block */
+/* Partner preferences need the dense P2P form, one arc per (buy, sell) pair.
+ * A book with more pairs than this clears in the bus form with preferences
+ * ignored (MktResult.prefs_ignored), so that one order cannot make a book cost
+ * quadratic memory and time. */
+#define MKT_DENSE_MAX_PAIRS 1000000u
 #define MKT_NAME_MAX_BYTES 64u
 
 #endif

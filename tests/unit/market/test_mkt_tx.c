@@ -631,6 +631,45 @@ static void test_clearing_sees_orders_placed_and_cancelled_in_its_own_block(void
     fx_close(&f);
 }
 
+/* A book of more than MKT_DENSE_MAX_PAIRS (buy, sell) pairs clears in the
+ * bus form with partner preferences ignored, and says so. */
+static void test_huge_book_with_preferences_clears_without_them(void **state)
+{
+    (void)state;
+    struct fx f;
+    uint8_t id[CHAIN_HASH_BYTES];
+    setup_three(&f);
+    struct mkt_tx_params prm;
+    mkt_params_default(&prm);
+    prm.mechanism = MKT_MECH_P2P;
+    assert_int_equal(mt_params(&f, FX_OPERATOR, &prm), CHAIN_ERR_OK);
+    uint64_t slot = MT_SLOT(9);
+    enum { NB = 1001, NS = 1000 };
+    uint8_t **txs = calloc(NB + NS, sizeof *txs);
+    size_t *lens = calloc(NB + NS, sizeof *lens);
+    for (int i = 0; i < NB + NS; i++) {
+        struct mkt_tx_order o = mt_simple(i < NB ? MKT_TX_BUY : MKT_TX_SELL, slot, 1, i < NB ? 200000 : 100000);
+        if (i == 0) { /* one buyer will not buy from carol: preferences */
+            o.excluded = (const uint8_t(*)[CHAIN_PK_BYTES])f.pk[FX_CAROL];
+            o.nexcluded = 1;
+        }
+        txs[i] = mt_order_tx(&f, i < NB ? FX_ALICE : FX_CAROL, &o, id, &lens[i]);
+    }
+    assert_int_equal(fx_block(&f, txs, lens, NB + NS, NULL), CHAIN_ERR_OK);
+    for (int i = 0; i < NB + NS; i++)
+        free(txs[i]);
+    free(txs);
+    free(lens);
+    assert_int_equal(mt_clear(&f, FX_OPERATOR, MKT_ELECTRICITY, MKT_DAY_AHEAD, slot), CHAIN_ERR_OK);
+    Gl__MktResult *r = mt_get_result(&f, MKT_ELECTRICITY, MKT_DAY_AHEAD, slot);
+    assert_non_null(r);
+    assert_true(r->prefs_ignored);
+    assert_int_equal(r->norders, NB + NS);
+    assert_int_equal(r->volume_wh, NS);
+    gl__mkt_result__free_unpacked(r, NULL);
+    fx_close(&f);
+}
+
 static void test_heat_and_electricity_are_separate_books(void **state)
 {
     (void)state;
@@ -674,6 +713,7 @@ int main(void)
         cmocka_unit_test(test_result_key_is_provable_against_the_block_state_root),
         cmocka_unit_test(test_two_ledgers_executing_the_same_blocks_reach_the_same_root),
         cmocka_unit_test(test_clearing_sees_orders_placed_and_cancelled_in_its_own_block),
+        cmocka_unit_test(test_huge_book_with_preferences_clears_without_them),
         cmocka_unit_test(test_heat_and_electricity_are_separate_books),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

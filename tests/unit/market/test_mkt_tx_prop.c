@@ -277,6 +277,18 @@ static void ref_check(struct refctx *rc, struct snap *s, uint64_t t, bool by_ope
         gl__mkt_participant__free_unpacked(p, NULL);
         map[n++] = i;
     }
+    bool prefs_ignored = false;
+    size_t nb = 0, ns = 0, np = 0;
+    for (size_t j = 0; j < n; j++) {
+        nb += orders[j].side == MKT_BUY;
+        ns += orders[j].side == MKT_SELL;
+        np += orders[j].prefs != NULL;
+    }
+    if (np && (uint64_t)nb * ns > MKT_DENSE_MAX_PAIRS) {
+        for (size_t j = 0; j < n; j++)
+            orders[j].prefs = NULL;
+        prefs_ignored = true;
+    }
     struct mkt_book bk = {orders, n, tf ? &grid : NULL};
     struct core_out co;
     core_run(rc, &bk, &co);
@@ -360,6 +372,7 @@ static void ref_check(struct refctx *rc, struct snap *s, uint64_t t, bool by_ope
     assert_int_equal(r->grid_buy_wh, co.grid_buy_wh);
     assert_int_equal(r->grid_sell_wh, co.grid_sell_wh);
     assert_int_equal(r->grid_buy_unfunded, unfunded);
+    assert_int_equal(r->prefs_ignored, prefs_ignored);
     stats.books++;
     stats.unfunded += unfunded;
     assert_int_equal(r->norders, n);
