@@ -52,7 +52,9 @@ int mb_sink_rpc_open(struct mb_sink *s /* OUT */, const char *url, const struct 
  * rebuilt from it on open (so it outlives gridmeter restarts), every accepted
  * envelope is appended as one hex line, and a reading that conflicts with an
  * accepted one for the same (meter, slot) -- or reuses a nonce -- is
- * appended to log_path + ".conflicts".  Errors: IO, NOMEM. */
+ * appended to log_path + ".conflicts".  While a file log_path + ".down" exists
+ * the sink answers SINK_UNREACHABLE (a test's switch for "the node is down").
+ * Errors: IO, NOMEM. */
 int mb_sink_mem_open(struct mb_sink *s /* OUT */, const char *log_path) MB_MUST_USE;
 
 /* Test controls of the memory sink. */

@@ -37,6 +37,7 @@ struct mem {
     size_t naccounts;
     char *log_path;
     char *conflict_path;
+    char *down_path; /* while this file exists the sink acts unreachable (tests) */
     bool down;
     uint64_t conflicts;
 };
@@ -169,10 +170,15 @@ done:
     return rc;
 }
 
+static bool is_down(const struct mem *m)
+{
+    return m->down || (m->down_path && access(m->down_path, F_OK) == 0);
+}
+
 static int mem_submit(void *ctx, const uint8_t *tx, size_t len)
 {
     struct mem *m = ctx;
-    if (m->down)
+    if (is_down(m))
         return MB_ERR_SINK_UNREACHABLE;
     return apply(m, tx, len, false);
 }
@@ -183,7 +189,7 @@ static int mem_status(void *ctx, const uint8_t hash[CHAIN_HASH_BYTES], const uin
     struct mem *m = ctx;
     (void)pk;
     (void)slot;
-    if (m->down)
+    if (is_down(m))
         return MB_ERR_SINK_UNREACHABLE;
     *st = MB_TX_UNKNOWN;
     for (size_t i = 0; i < m->n; i++)
@@ -200,7 +206,7 @@ static int mem_status(void *ctx, const uint8_t hash[CHAIN_HASH_BYTES], const uin
 static int mem_nonce(void *ctx, const uint8_t pk[CHAIN_PK_BYTES], uint64_t *nonce)
 {
     struct mem *m = ctx;
-    if (m->down)
+    if (is_down(m))
         return MB_ERR_SINK_UNREACHABLE;
     *nonce = 0;
     for (size_t i = 0; i < m->naccounts; i++)
@@ -217,6 +223,7 @@ static void mem_close(void *ctx)
     free(m->acc);
     free(m->log_path);
     free(m->conflict_path);
+    free(m->down_path);
     free(m);
 }
 
@@ -269,12 +276,15 @@ int mb_sink_mem_open(struct mb_sink *s, const char *log_path)
         size_t n = strlen(log_path);
         m->log_path = strdup(log_path);
         m->conflict_path = malloc(n + sizeof ".conflicts");
-        if (!m->log_path || !m->conflict_path) {
+        m->down_path = malloc(n + sizeof ".down");
+        if (!m->log_path || !m->conflict_path || !m->down_path) {
             rc = MB_ERR_NOMEM;
             goto fail;
         }
         memcpy(m->conflict_path, log_path, n);
         memcpy(m->conflict_path + n, ".conflicts", sizeof ".conflicts");
+        memcpy(m->down_path, log_path, n);
+        memcpy(m->down_path + n, ".down", sizeof ".down");
         if ((rc = replay_log(m)))
             goto fail;
     }
