@@ -8,8 +8,9 @@
  * Its constraint matrix is totally unimodular, so the integer optimum is the
  * LP optimum; we find it as a minimum-cost circulation (mkt_flow.c) in one of
  * two networks (market/README.md, "P2P matching"):
- *   bus form   source -> seller -> out(bus_s) -> in(bus_b) -> buyer -> sink,
- *              S + B + K^2 arcs; exact when the fee depends only on the buses
+ *   bus form   source -> out(bus_s) -> in(bus_b) -> sink, an arc per seller
+ *              and per buyer and (K+1)^2 bus arcs on 2K + 4 nodes; exact
+ *              when the fee depends only on the buses
  *              and no order has partner preferences;
  *   dense form source -> seller -> buyer -> sink, one arc per admissible pair
  *              (money surplus >= 0, preferences allow it, weight > 0).
@@ -306,12 +307,17 @@ int mkt_p2p_clear(const struct mkt_book *book, const struct mkt_fees *fees, uint
                                     g->retail_micro_per_kwh, buy_total, NULL, NULL, NULL};
     int64_t big = buy_total + sell_total + 1; /* exceeds any flow */
 
-    /* Nodes: 0 source, 1 sink, sellers, buyers, then bus nodes. */
+    /* Nodes: 0 source, 1 sink, then the dense form's sellers and buyers, or
+     * the bus form's bus nodes.  A seller is an arc from the source into
+     * the network, a buyer an arc out of it to the sink; in the bus form
+     * that arc goes straight to (from) the order's bus node: a seller node
+     * between two arcs of the same capacity would add nothing but a node
+     * per order, and the node count is what cost scaling pays for. */
     uint32_t K = fees->nbus;
-    uint32_t src = 0, snk = 1, s0 = 2, b0 = (uint32_t)(2 + ns), x0 = (uint32_t)(2 + ns + nb);
+    uint32_t src = 0, snk = 1, s0 = 2, b0 = (uint32_t)(2 + ns), x0 = 2;
     size_t narcs = 1 + ns + nb;
     if (form == MKT_P2P_BUS) {
-        narcs += ns + nb + ((size_t)K + 1) * (K + 1);
+        narcs += ((size_t)K + 1) * (K + 1);
     } else {
         size_t npairs = 0;
         for (size_t j = 0; j < ns; j++)
@@ -334,25 +340,22 @@ int mkt_p2p_clear(const struct mkt_book *book, const struct mkt_fees *fees, uint
         goto fail;
     size_t m = 0;
     int bus_form = form == MKT_P2P_BUS;
-    for (uint32_t j = 0; j < ns; j++)
-        arcs[m++] = (struct mkt_arc){src, s0 + j, sell[j].cap, bus_form ? sell[j].price : 0};
-    for (uint32_t i = 0; i < nb; i++)
-        arcs[m++] = (struct mkt_arc){b0 + i, snk, buy[i].cap, bus_form ? -buy[i].price : 0};
-    arcs[m++] = (struct mkt_arc){snk, src, big, 0};
-    size_t pair0 = m;
     /* Bus nodes: out(a) = x0 + a, in(b) = x0 + K + 1 + b, for a, b in 0..K
      * where index K is the grid's private out/in node: the grid reaches
      * buyers and sellers through its bus's fees but never itself. */
+    for (uint32_t j = 0; j < ns; j++) {
+        uint32_t a = sell[j].idx == MKT_GRID_SELL ? K : sell[j].bus;
+        arcs[m++] = bus_form ? (struct mkt_arc){src, x0 + a, sell[j].cap, sell[j].price}
+                             : (struct mkt_arc){src, s0 + j, sell[j].cap, 0};
+    }
+    for (uint32_t i = 0; i < nb; i++) {
+        uint32_t b = buy[i].idx == MKT_GRID_BUY ? K : buy[i].bus;
+        arcs[m++] = bus_form ? (struct mkt_arc){x0 + K + 1 + b, snk, buy[i].cap, -buy[i].price}
+                             : (struct mkt_arc){b0 + i, snk, buy[i].cap, 0};
+    }
+    arcs[m++] = (struct mkt_arc){snk, src, big, 0};
+    size_t pair0 = m;
     if (bus_form) {
-        for (uint32_t j = 0; j < ns; j++) {
-            uint32_t a = sell[j].idx == MKT_GRID_SELL ? K : sell[j].bus;
-            arcs[m++] = (struct mkt_arc){s0 + j, x0 + a, sell[j].cap, 0};
-        }
-        for (uint32_t i = 0; i < nb; i++) {
-            uint32_t b = buy[i].idx == MKT_GRID_BUY ? K : buy[i].bus;
-            arcs[m++] = (struct mkt_arc){x0 + K + 1 + b, b0 + i, buy[i].cap, 0};
-        }
-        pair0 = m;
         for (uint32_t a = 0; a <= K; a++)
             for (uint32_t b = 0; b <= K; b++) {
                 uint32_t ba = a == K ? (g ? g->bus : 0) : a, bb = b == K ? (g ? g->bus : 0) : b;
@@ -372,7 +375,7 @@ int mkt_p2p_clear(const struct mkt_book *book, const struct mkt_fees *fees, uint
             }
     }
     assert(m == narcs);
-    uint32_t nnodes = bus_form ? x0 + 2 * (K + 1) : x0;
+    uint32_t nnodes = bus_form ? x0 + 2 * (K + 1) : (uint32_t)(2 + ns + nb);
     /* Cost scaling on the bus form (network simplex stalls on its
      * degenerate pivots), network simplex on the dense one (measured in
      * bench_lemon: several times faster there). */

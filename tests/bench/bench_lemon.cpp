@@ -110,18 +110,22 @@ Network p2p_network(const mi_instance &in, bool dense)
         sell.push_back(Party{0, true, MI_RETAIL_MICRO_PER_KWH, buy_total});
     const int64_t big = buy_total + sell_total + 1;
     const int ns = int(sell.size()), nb = int(buy.size()), K = int(in.nbus);
-    const int src = 0, snk = 1, s0 = 2, b0 = 2 + ns, x0 = 2 + ns + nb;
+    const int src = 0, snk = 1, s0 = 2, b0 = 2 + ns, x0 = 2;
     Network g;
-    for (int j = 0; j < ns; j++)
-        g.arc(src, s0 + j, sell[j].cap, dense ? 0 : sell[j].price);
-    for (int i = 0; i < nb; i++)
-        g.arc(b0 + i, snk, buy[i].cap, dense ? 0 : -buy[i].price);
+    for (int j = 0; j < ns; j++) {
+        if (dense)
+            g.arc(src, s0 + j, sell[j].cap, 0);
+        else
+            g.arc(src, x0 + (sell[j].grid ? K : int(sell[j].bus)), sell[j].cap, sell[j].price);
+    }
+    for (int i = 0; i < nb; i++) {
+        if (dense)
+            g.arc(b0 + i, snk, buy[i].cap, 0);
+        else
+            g.arc(x0 + K + 1 + (buy[i].grid ? K : int(buy[i].bus)), snk, buy[i].cap, -buy[i].price);
+    }
     g.arc(snk, src, big, 0);
     if (!dense) {
-        for (int j = 0; j < ns; j++)
-            g.arc(s0 + j, x0 + (sell[j].grid ? K : int(sell[j].bus)), sell[j].cap, 0);
-        for (int i = 0; i < nb; i++)
-            g.arc(x0 + K + 1 + (buy[i].grid ? K : int(buy[i].bus)), b0 + i, buy[i].cap, 0);
         for (int a = 0; a <= K; a++)
             for (int b = 0; b <= K; b++) {
                 uint32_t ba = a == K ? 0 : uint32_t(a), bb = b == K ? 0 : uint32_t(b);
@@ -137,7 +141,7 @@ Network p2p_network(const mi_instance &in, bool dense)
                 if (s > 0)
                     g.arc(s0 + j, b0 + i, std::min(buy[i].cap, sell[j].cap), -s);
             }
-        g.nnodes = x0;
+        g.nnodes = 2 + ns + nb;
     }
     return g;
 }
