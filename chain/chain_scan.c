@@ -25,7 +25,8 @@ static void sort_entries(const struct chain_ws *ws, uint32_t *idx, uint32_t *tmp
             size_t i = lo, j = mid, k = lo;
             while (i < mid && j < hi) {
                 const struct chain_ws_entry *a = &ws->entries[src[i]], *b = &ws->entries[src[j]];
-                dst[k++] = key_cmp(b->key, b->key_len, a->key, a->key_len) < 0 ? src[j++] : src[i++];
+                dst[k++] =
+                    key_cmp(b->key, b->key_len, a->key, a->key_len) < 0 ? src[j++] : src[i++];
             }
             while (i < mid)
                 dst[k++] = src[i++];

@@ -20,7 +20,8 @@
  * call only.  Return 0 to go on, a positive value to stop the scan (returned
  * by chain_state_scan), a negative error code to abort it (returned too).
  * The callback must not write keys under the scanned prefix. */
-typedef int (*chain_scan_fn)(void *arg, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
+typedef int (*chain_scan_fn)(void *arg, const uint8_t *key, size_t klen, const uint8_t *val,
+                             size_t vlen);
 
 /* Scan keys starting with prefix (plen >= 1) from the first key >= start
  * (start may be NULL: from the prefix itself).  Errors: NOMEM, STORE, or the

@@ -27,7 +27,7 @@ struct entry {
     bool included;
     uint32_t *sets; /* allowed then excluded, as participant indices */
     struct mkt_prefs prefs;
-    __int128 nano;  /* buyer: owed; seller: earned */
+    __int128 nano; /* buyer: owed; seller: earned */
 };
 
 struct book {
@@ -71,7 +71,8 @@ struct tariff {
     uint8_t account[CHAIN_PK_BYTES];
 };
 
-static int tariff_load(struct chain_exec_ctx *ctx, uint32_t commodity, uint64_t slot, struct tariff *t)
+static int tariff_load(struct chain_exec_ctx *ctx, uint32_t commodity, uint64_t slot,
+                       struct tariff *t)
 {
     uint8_t key[MKT_KEY_TARIFF_BYTES];
     ProtobufCMessage *m;
@@ -83,7 +84,8 @@ static int tariff_load(struct chain_exec_ctx *ctx, uint32_t commodity, uint64_t 
     if (rc)
         return rc;
     Gl__MktTariffState *s = (Gl__MktTariffState *)m;
-    if (s->grid_account.len != CHAIN_PK_BYTES || s->feed_in > s->retail || s->retail > (uint64_t)MKT_MAX_PRICE) {
+    if (s->grid_account.len != CHAIN_PK_BYTES || s->feed_in > s->retail ||
+        s->retail > (uint64_t)MKT_MAX_PRICE) {
         gl__mkt_tariff_state__free_unpacked(s, NULL);
         return CHAIN_ERR_STORE;
     }
@@ -95,7 +97,8 @@ static int tariff_load(struct chain_exec_ctx *ctx, uint32_t commodity, uint64_t 
     return CHAIN_ERR_OK;
 }
 
-static int counterparty_index(struct chain_exec_ctx *ctx, const struct tariff *t, const uint8_t *pk, uint32_t *idx)
+static int counterparty_index(struct chain_exec_ctx *ctx, const struct tariff *t, const uint8_t *pk,
+                              uint32_t *idx)
 {
     Gl__MktParticipant *p;
     if (t->present && memcmp(pk, t->account, CHAIN_PK_BYTES) == 0) {
@@ -125,7 +128,8 @@ static int entry_prefs(struct chain_exec_ctx *ctx, const struct tariff *t, struc
     if (!e->sets)
         return CHAIN_ERR_NOMEM;
     for (size_t i = 0; i < n; i++) {
-        const ProtobufCBinaryData *k = i < o->n_allowed ? &o->allowed[i] : &o->excluded[i - o->n_allowed];
+        const ProtobufCBinaryData *k =
+            i < o->n_allowed ? &o->allowed[i] : &o->excluded[i - o->n_allowed];
         if (k->len != CHAIN_PK_BYTES)
             return CHAIN_ERR_STORE;
         int rc = counterparty_index(ctx, t, k->data, &e->sets[i]);
@@ -162,7 +166,8 @@ static int close_unfilled(struct chain_exec_ctx *ctx, struct entry *e, uint32_t 
 /* Move the open remainder of a day-ahead order into the intraday book of its
  * slot.  *moved is false when that book is closed or full (the caller then
  * closes the order instead).  The order's lock is adjusted by the caller. */
-static int roll_to_intraday(struct chain_exec_ctx *ctx, const struct mkt_params *p, struct entry *e, bool *moved)
+static int roll_to_intraday(struct chain_exec_ctx *ctx, const struct mkt_params *p, struct entry *e,
+                            bool *moved)
 {
     Gl__MktOrder *o = e->o;
     struct mkt_book_meta meta;
@@ -259,7 +264,8 @@ static __int128 grid_buy_nano(const struct outcome *r)
     return n;
 }
 
-int mkt_book_clear(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t market, uint64_t slot, bool by_operator)
+int mkt_book_clear(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t market, uint64_t slot,
+                   bool by_operator)
 {
     struct mkt_params p;
     struct mkt_book_meta meta;
@@ -272,11 +278,13 @@ int mkt_book_clear(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t mark
     uint8_t prefix[MKT_KEY_BOOKIDX_BYTES];
     int rc;
 
-    if ((rc = mkt_params_load(ctx, &p)) || (rc = mkt_book_meta_load(ctx, commodity, market, slot, &meta)) ||
+    if ((rc = mkt_params_load(ctx, &p)) ||
+        (rc = mkt_book_meta_load(ctx, commodity, market, slot, &meta)) ||
         (rc = tariff_load(ctx, commodity, slot, &tf)))
         return rc;
     assert(meta.exists && !meta.cleared);
-    mkt_key_bookidx(prefix, commodity, market, slot, 0); /* the first 16 bytes are the book's prefix */
+    mkt_key_bookidx(prefix, commodity, market, slot,
+                    0); /* the first 16 bytes are the book's prefix */
     if ((rc = chain_state_scan(ctx, prefix, 16, NULL, 0, collect_id, &b)))
         goto out;
     orders = calloc(b.n ? b.n : 1, sizeof *orders);
@@ -309,7 +317,8 @@ int mkt_book_clear(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t mark
             bool moved = false;
             if (market == MKT_DAY_AHEAD && (rc = roll_to_intraday(ctx, &p, e, &moved)))
                 goto out;
-            if ((rc = moved ? mkt_order_store(ctx, e->id, o) : close_unfilled(ctx, e, MKT_ORDER_EXPIRED)))
+            if ((rc = moved ? mkt_order_store(ctx, e->id, o)
+                            : close_unfilled(ctx, e, MKT_ORDER_EXPIRED)))
                 goto out;
             continue;
         }
@@ -390,7 +399,8 @@ int mkt_book_clear(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t mark
     if (r.p2p) {
         for (size_t k = 0; k < r.pp.ntrades; k++) {
             const struct mkt_trade *t = &r.pp.trades[k];
-            __int128 bn = (__int128)(t->price_micro_per_kwh + (t->fee_micro_per_kwh + 1) / 2) * t->qty_wh;
+            __int128 bn =
+                (__int128)(t->price_micro_per_kwh + (t->fee_micro_per_kwh + 1) / 2) * t->qty_wh;
             __int128 sn = (__int128)(t->price_micro_per_kwh - t->fee_micro_per_kwh / 2) * t->qty_wh;
             assert(sn >= 0);
             fee_nano += (__int128)t->fee_micro_per_kwh * t->qty_wh;
@@ -489,7 +499,8 @@ int mkt_book_clear(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t mark
     }
 
     int64_t grid_pay = mkt_nano_ceil(grid_pay_nano), grid_recv = mkt_nano_floor(grid_recv_nano);
-    if (tf.present && (grid_pay || grid_recv) && (rc = grid_settle(ctx, tf.account, grid_pay, grid_recv)))
+    if (tf.present && (grid_pay || grid_recv) &&
+        (rc = grid_settle(ctx, tf.account, grid_pay, grid_recv)))
         goto out;
     total_paid += grid_pay;
     total_recv += grid_recv;
@@ -498,7 +509,9 @@ int mkt_book_clear(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t mark
     assert(rounding >= 0); /* ceilings for payers, floors for payees (README) */
     if (fees && (rc = chain_pool_add(ctx, MKT_POOL_GRID_FEES, fees)))
         goto out;
-    if (rounding && (rc = chain_pool_add(ctx, r.p2p ? MKT_POOL_FEE_ROUNDING : MKT_POOL_CLEARING_ROUNDING, rounding)))
+    if (rounding &&
+        (rc = chain_pool_add(ctx, r.p2p ? MKT_POOL_FEE_ROUNDING : MKT_POOL_CLEARING_ROUNDING,
+                             rounding)))
         goto out;
 
     if (r.p2p) {
@@ -592,7 +605,8 @@ static int collect_due(void *arg, const uint8_t *key, size_t klen, const uint8_t
     return 0;
 }
 
-static int clear_due(struct chain_exec_ctx *ctx, uint32_t c, uint32_t m, uint64_t slot, size_t *done)
+static int clear_due(struct chain_exec_ctx *ctx, uint32_t c, uint32_t m, uint64_t slot,
+                     size_t *done)
 {
     struct mkt_book_meta meta;
     int rc = mkt_book_meta_load(ctx, c, m, slot, &meta);

@@ -7,25 +7,25 @@
 
 #include <stdint.h>
 
-#define MKT_DAY_MS UINT64_C(86400000)
-#define MKT_SLOT_MS_DEFAULT UINT64_C(900000)   /* 15 min */
-#define MKT_SLOT_MS_SHORT UINT64_C(300000)     /* 5 min, as the Energy Collective trades */
+#define MKT_DAY_MS             UINT64_C(86400000)
+#define MKT_SLOT_MS_DEFAULT    UINT64_C(900000)   /* 15 min */
+#define MKT_SLOT_MS_SHORT      UINT64_C(300000)   /* 5 min, as the Energy Collective trades */
 #define MKT_DA_LEAD_MS_DEFAULT UINT64_C(43200000) /* day-ahead gate: D-1 12:00 UTC */
 #define MKT_ID_LEAD_MS_DEFAULT UINT64_C(3600000)  /* intraday gate: one hour before the slot */
-#define MKT_LEAD_MS_MAX (2 * MKT_DAY_MS)
+#define MKT_LEAD_MS_MAX        (2 * MKT_DAY_MS)
 
-#define MKT_HORIZON_MS_MAX (7 * MKT_DAY_MS)     /* orders and tariffs at most a week ahead */
-#define MKT_BOOK_MAX_ORDERS 20000u              /* orders ever indexed in one book */
-#define MKT_ORDER_MAX_PREFS 16u                 /* allowed, and excluded, counterparties */
-#define MKT_PARAMS_MAX_BUS 32u                  /* fee matrix side (fits one transaction) */
-#define MKT_PARAMS_MAX_FEE_FACTOR 10000u        /* fee matrix entry */
-#define MKT_PARTICIPANTS_MAX 1000000u
-#define MKT_CLEARINGS_PER_BLOCK_MAX 256u        /* books the end-of-block hook clears per block */
+#define MKT_HORIZON_MS_MAX          (7 * MKT_DAY_MS) /* orders and tariffs at most a week ahead */
+#define MKT_BOOK_MAX_ORDERS         20000u           /* orders ever indexed in one book */
+#define MKT_ORDER_MAX_PREFS         16u              /* allowed, and excluded, counterparties */
+#define MKT_PARAMS_MAX_BUS          32u              /* fee matrix side (fits one transaction) */
+#define MKT_PARAMS_MAX_FEE_FACTOR   10000u           /* fee matrix entry */
+#define MKT_PARTICIPANTS_MAX        1000000u
+#define MKT_CLEARINGS_PER_BLOCK_MAX 256u /* books the end-of-block hook clears per block */
 /* Partner preferences need the dense P2P form, one arc per (buy, sell) pair.
  * A book with more pairs than this clears in the bus form with preferences
  * ignored (MktResult.prefs_ignored), so that one order cannot make a book cost
  * quadratic memory and time. */
 #define MKT_DENSE_MAX_PAIRS 1000000u
-#define MKT_NAME_MAX_BYTES 64u
+#define MKT_NAME_MAX_BYTES  64u
 
 #endif

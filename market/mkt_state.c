@@ -24,19 +24,22 @@ static void put_book(uint8_t *p, uint32_t commodity, uint32_t market, uint64_t s
     put_be64(p + 2, slot);
 }
 
-void mkt_key_participant(uint8_t key[static MKT_KEY_PARTICIPANT_BYTES], const uint8_t pk[static CHAIN_PK_BYTES])
+void mkt_key_participant(uint8_t key[static MKT_KEY_PARTICIPANT_BYTES],
+                         const uint8_t pk[static CHAIN_PK_BYTES])
 {
     memcpy(key, "mkt/p/", 6);
     memcpy(key + 6, pk, CHAIN_PK_BYTES);
 }
 
-void mkt_key_order(uint8_t key[static MKT_KEY_ORDER_BYTES], const uint8_t id[static CHAIN_HASH_BYTES])
+void mkt_key_order(uint8_t key[static MKT_KEY_ORDER_BYTES],
+                   const uint8_t id[static CHAIN_HASH_BYTES])
 {
     memcpy(key, "mkt/o/", 6);
     memcpy(key + 6, id, CHAIN_HASH_BYTES);
 }
 
-void mkt_key_tariff(uint8_t key[static MKT_KEY_TARIFF_BYTES], uint32_t commodity, uint64_t slot_start_ms)
+void mkt_key_tariff(uint8_t key[static MKT_KEY_TARIFF_BYTES], uint32_t commodity,
+                    uint64_t slot_start_ms)
 {
     assert(commodity <= 255);
     memcpy(key, "mkt/t/", 6);
@@ -44,28 +47,30 @@ void mkt_key_tariff(uint8_t key[static MKT_KEY_TARIFF_BYTES], uint32_t commodity
     put_be64(key + 7, slot_start_ms);
 }
 
-void mkt_key_book(uint8_t key[static MKT_KEY_BOOK_BYTES], uint32_t commodity, uint32_t market, uint64_t slot)
+void mkt_key_book(uint8_t key[static MKT_KEY_BOOK_BYTES], uint32_t commodity, uint32_t market,
+                  uint64_t slot)
 {
     memcpy(key, "mkt/m/", 6);
     put_book(key + 6, commodity, market, slot);
 }
 
-void mkt_key_result(uint8_t key[static MKT_KEY_RESULT_BYTES], uint32_t commodity, uint32_t market, uint64_t slot)
+void mkt_key_result(uint8_t key[static MKT_KEY_RESULT_BYTES], uint32_t commodity, uint32_t market,
+                    uint64_t slot)
 {
     memcpy(key, "mkt/r/", 6);
     put_book(key + 6, commodity, market, slot);
 }
 
-void mkt_key_fill(uint8_t key[static MKT_KEY_FILL_BYTES], uint32_t commodity, uint32_t market, uint64_t slot,
-                  const uint8_t id[static CHAIN_HASH_BYTES])
+void mkt_key_fill(uint8_t key[static MKT_KEY_FILL_BYTES], uint32_t commodity, uint32_t market,
+                  uint64_t slot, const uint8_t id[static CHAIN_HASH_BYTES])
 {
     memcpy(key, "mkt/f/", 6);
     put_book(key + 6, commodity, market, slot);
     memcpy(key + 16, id, CHAIN_HASH_BYTES);
 }
 
-void mkt_key_trade(uint8_t key[static MKT_KEY_TRADE_BYTES], uint32_t commodity, uint32_t market, uint64_t slot,
-                   uint32_t index)
+void mkt_key_trade(uint8_t key[static MKT_KEY_TRADE_BYTES], uint32_t commodity, uint32_t market,
+                   uint64_t slot, uint32_t index)
 {
     memcpy(key, "mkt/x/", 6);
     put_book(key + 6, commodity, market, slot);
@@ -119,7 +124,8 @@ int mkt_params_load(struct chain_exec_ctx *ctx, struct mkt_params *out)
     ProtobufCMessage *m;
     memset(out, 0, sizeof *out);
     mkt_params_default(&out->p);
-    int rc = chain_state_get_msg(ctx, MKT_KEY_PARAMS, sizeof MKT_KEY_PARAMS - 1, &gl__mkt_params__descriptor, &m);
+    int rc = chain_state_get_msg(ctx, MKT_KEY_PARAMS, sizeof MKT_KEY_PARAMS - 1,
+                                 &gl__mkt_params__descriptor, &m);
     if (rc == CHAIN_ERR_NOT_FOUND)
         return CHAIN_ERR_OK;
     if (rc)
@@ -157,7 +163,8 @@ int mkt_participant_load(struct chain_exec_ctx *ctx, const uint8_t pk[static CHA
 {
     uint8_t key[MKT_KEY_PARTICIPANT_BYTES];
     mkt_key_participant(key, pk);
-    return chain_state_get_msg(ctx, key, sizeof key, &gl__mkt_participant__descriptor, (ProtobufCMessage **)out);
+    return chain_state_get_msg(ctx, key, sizeof key, &gl__mkt_participant__descriptor,
+                               (ProtobufCMessage **)out);
 }
 
 int mkt_participant_store(struct chain_exec_ctx *ctx, const uint8_t pk[static CHAIN_PK_BYTES],
@@ -168,12 +175,15 @@ int mkt_participant_store(struct chain_exec_ctx *ctx, const uint8_t pk[static CH
     return chain_state_put_msg(ctx, key, sizeof key, &p->base);
 }
 
-int mkt_order_load(struct chain_exec_ctx *ctx, const uint8_t id[static CHAIN_HASH_BYTES], Gl__MktOrder **out)
+int mkt_order_load(struct chain_exec_ctx *ctx, const uint8_t id[static CHAIN_HASH_BYTES],
+                   Gl__MktOrder **out)
 {
     uint8_t key[MKT_KEY_ORDER_BYTES];
     mkt_key_order(key, id);
-    int rc = chain_state_get_msg(ctx, key, sizeof key, &gl__mkt_order__descriptor, (ProtobufCMessage **)out);
-    if (rc == CHAIN_ERR_OK && ((*out)->owner.len != CHAIN_PK_BYTES || (*out)->locked > (uint64_t)INT64_MAX)) {
+    int rc = chain_state_get_msg(ctx, key, sizeof key, &gl__mkt_order__descriptor,
+                                 (ProtobufCMessage **)out);
+    if (rc == CHAIN_ERR_OK &&
+        ((*out)->owner.len != CHAIN_PK_BYTES || (*out)->locked > (uint64_t)INT64_MAX)) {
         gl__mkt_order__free_unpacked(*out, NULL);
         *out = NULL;
         return CHAIN_ERR_STORE;
@@ -181,7 +191,8 @@ int mkt_order_load(struct chain_exec_ctx *ctx, const uint8_t id[static CHAIN_HAS
     return rc;
 }
 
-int mkt_order_store(struct chain_exec_ctx *ctx, const uint8_t id[static CHAIN_HASH_BYTES], const Gl__MktOrder *o)
+int mkt_order_store(struct chain_exec_ctx *ctx, const uint8_t id[static CHAIN_HASH_BYTES],
+                    const Gl__MktOrder *o)
 {
     uint8_t key[MKT_KEY_ORDER_BYTES];
     mkt_key_order(key, id);
@@ -207,8 +218,8 @@ int mkt_lock(struct chain_exec_ctx *ctx, const uint8_t pk[static CHAIN_PK_BYTES]
     return chain_account_store(ctx, pk, &a);
 }
 
-int mkt_account_settle(struct chain_exec_ctx *ctx, const uint8_t pk[static CHAIN_PK_BYTES], int64_t spent,
-                       int64_t release, int64_t income)
+int mkt_account_settle(struct chain_exec_ctx *ctx, const uint8_t pk[static CHAIN_PK_BYTES],
+                       int64_t spent, int64_t release, int64_t income)
 {
     struct chain_account a;
     assert(spent >= 0 && release >= 0 && income >= 0);
@@ -231,8 +242,8 @@ int mkt_unlock(struct chain_exec_ctx *ctx, const uint8_t pk[static CHAIN_PK_BYTE
 
 /* ---- books ---- */
 
-int mkt_book_meta_load(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t market, uint64_t slot,
-                       struct mkt_book_meta *out)
+int mkt_book_meta_load(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t market,
+                       uint64_t slot, struct mkt_book_meta *out)
 {
     uint8_t key[MKT_KEY_BOOK_BYTES];
     ProtobufCMessage *m;
@@ -252,8 +263,8 @@ int mkt_book_meta_load(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t 
     return CHAIN_ERR_OK;
 }
 
-int mkt_book_meta_store(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t market, uint64_t slot,
-                        struct mkt_book_meta *m)
+int mkt_book_meta_store(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t market,
+                        uint64_t slot, struct mkt_book_meta *m)
 {
     uint8_t key[MKT_KEY_BOOK_BYTES];
     Gl__MktBookMeta b = GL__MKT_BOOK_META__INIT;
@@ -273,8 +284,8 @@ int mkt_book_meta_store(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t
     return chain_state_put(ctx, q, sizeof q, &one, 1);
 }
 
-int mkt_book_gate(struct chain_exec_ctx *ctx, const struct mkt_params *p, uint32_t commodity, uint32_t market,
-                  uint64_t slot, struct mkt_book_meta *meta)
+int mkt_book_gate(struct chain_exec_ctx *ctx, const struct mkt_params *p, uint32_t commodity,
+                  uint32_t market, uint64_t slot, struct mkt_book_meta *meta)
 {
     int rc = mkt_book_meta_load(ctx, commodity, market, slot, meta);
     if (rc)
@@ -284,7 +295,8 @@ int mkt_book_gate(struct chain_exec_ctx *ctx, const struct mkt_params *p, uint32
     return CHAIN_ERR_OK;
 }
 
-int mkt_book_index_put(struct chain_exec_ctx *ctx, const Gl__MktOrder *o, const uint8_t id[static CHAIN_HASH_BYTES])
+int mkt_book_index_put(struct chain_exec_ctx *ctx, const Gl__MktOrder *o,
+                       const uint8_t id[static CHAIN_HASH_BYTES])
 {
     uint8_t key[MKT_KEY_BOOKIDX_BYTES];
     mkt_key_bookidx(key, o->commodity, o->market, o->slot_start_ms, o->arrival);

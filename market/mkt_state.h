@@ -37,13 +37,15 @@ int mkt_order_store(struct chain_exec_ctx *ctx, const uint8_t id[static CHAIN_HA
 
 /* Move amount from an account's balance to its locked funds.  Errors:
  * MKT_ERR_INSUFFICIENT_FUNDS, MKT_ERR_UNKNOWN_ACCOUNT, STORE. */
-int mkt_lock(struct chain_exec_ctx *ctx, const uint8_t pk[static CHAIN_PK_BYTES], int64_t amount) CHAIN_MUST_USE;
+int mkt_lock(struct chain_exec_ctx *ctx, const uint8_t pk[static CHAIN_PK_BYTES],
+             int64_t amount) CHAIN_MUST_USE;
 /* Move amount back from locked to balance; out of range is STORE (state broken). */
-int mkt_unlock(struct chain_exec_ctx *ctx, const uint8_t pk[static CHAIN_PK_BYTES], int64_t amount) CHAIN_MUST_USE;
+int mkt_unlock(struct chain_exec_ctx *ctx, const uint8_t pk[static CHAIN_PK_BYTES],
+               int64_t amount) CHAIN_MUST_USE;
 /* Settle a fill: take `spent` out of locked funds for good (it was paid),
  * return `release` to the balance, credit `income` to the balance. */
-int mkt_account_settle(struct chain_exec_ctx *ctx, const uint8_t pk[static CHAIN_PK_BYTES], int64_t spent,
-                       int64_t release, int64_t income) CHAIN_MUST_USE;
+int mkt_account_settle(struct chain_exec_ctx *ctx, const uint8_t pk[static CHAIN_PK_BYTES],
+                       int64_t spent, int64_t release, int64_t income) CHAIN_MUST_USE;
 
 /* Book metadata: the gate fixed when the book opened, orders indexed, cleared. */
 struct mkt_book_meta {
@@ -52,15 +54,16 @@ struct mkt_book_meta {
     uint32_t norders;
     uint64_t gate_ms;
 };
-int mkt_book_meta_load(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t market, uint64_t slot,
-                       struct mkt_book_meta *out /* OUT */) CHAIN_MUST_USE;
+int mkt_book_meta_load(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t market,
+                       uint64_t slot, struct mkt_book_meta *out /* OUT */) CHAIN_MUST_USE;
 /* Store meta; a book stored for the first time (exists false on load) is
  * also put on the gate queue at m->gate_ms. */
-int mkt_book_meta_store(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t market, uint64_t slot,
-                        struct mkt_book_meta *m) CHAIN_MUST_USE;
+int mkt_book_meta_store(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t market,
+                        uint64_t slot, struct mkt_book_meta *m) CHAIN_MUST_USE;
 /* The gate a book has or would get now: its stored gate once it has one. */
-int mkt_book_gate(struct chain_exec_ctx *ctx, const struct mkt_params *p, uint32_t commodity, uint32_t market,
-                  uint64_t slot, struct mkt_book_meta *meta /* OUT */) CHAIN_MUST_USE;
+int mkt_book_gate(struct chain_exec_ctx *ctx, const struct mkt_params *p, uint32_t commodity,
+                  uint32_t market, uint64_t slot,
+                  struct mkt_book_meta *meta /* OUT */) CHAIN_MUST_USE;
 
 /* Index an open order in its book (o->market), by arrival. */
 int mkt_book_index_put(struct chain_exec_ctx *ctx, const Gl__MktOrder *o,

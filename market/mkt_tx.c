@@ -22,7 +22,8 @@ static void free_msg(void *msg)
     protobuf_c_message_free_unpacked(msg, NULL);
 }
 
-static int unpack(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n, ProtobufCMessage **m)
+static int unpack(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n,
+                  ProtobufCMessage **m)
 {
     return chain_pb_unpack(d, p, n, CHAIN_TX_PAYLOAD_MAX_BYTES, m);
 }
@@ -70,7 +71,8 @@ static int decode_register(const uint8_t *p, size_t n, void **out)
         return rc;
     Gl__MktRegister *t = (Gl__MktRegister *)m;
     rc = chain_check_key(t->account);
-    if (!rc && (t->kind < GL__PARTICIPANT_KIND__KIND_CONSUMER || t->kind > GL__PARTICIPANT_KIND__KIND_COMMUNITY_MANAGER))
+    if (!rc && (t->kind < GL__PARTICIPANT_KIND__KIND_CONSUMER ||
+                t->kind > GL__PARTICIPANT_KIND__KIND_COMMUNITY_MANAGER))
         rc = CHAIN_ERR_DECODE_BAD_VALUE;
     if (!rc && t->bus >= MKT_PARAMS_MAX_BUS)
         rc = CHAIN_ERR_DECODE_BAD_VALUE;
@@ -104,7 +106,8 @@ static int decode_set_params(const uint8_t *p, size_t n, void **out)
                                                 : t->n_fee_matrix != (size_t)t->nbus * t->nbus)
         rc = CHAIN_ERR_DECODE_BAD_VALUE;
     else if (t->fee_rate > (uint64_t)MKT_MAX_PRICE || t->seller_margin > (uint64_t)MKT_MAX_PRICE ||
-             t->price_max > (uint64_t)MKT_MAX_PRICE || t->price_min > t->price_max || t->price_max == 0)
+             t->price_max > (uint64_t)MKT_MAX_PRICE || t->price_min > t->price_max ||
+             t->price_max == 0)
         rc = CHAIN_ERR_DECODE_BAD_VALUE;
     for (size_t i = 0; !rc && i < t->n_fee_matrix; i++)
         if (t->fee_matrix[i] > MKT_PARAMS_MAX_FEE_FACTOR)
@@ -119,7 +122,8 @@ static int decode_post_tariff(const uint8_t *p, size_t n, void **out)
     if (rc)
         return rc;
     Gl__MktTariff *t = (Gl__MktTariff *)m;
-    if (!valid_commodity(t->commodity) || t->retail > (uint64_t)MKT_MAX_PRICE || t->feed_in > t->retail)
+    if (!valid_commodity(t->commodity) || t->retail > (uint64_t)MKT_MAX_PRICE ||
+        t->feed_in > t->retail)
         rc = CHAIN_ERR_DECODE_BAD_VALUE;
     else if (t->slot_start_ms == 0)
         rc = CHAIN_ERR_DECODE_MISSING_FIELD;
@@ -140,7 +144,8 @@ static int decode_place_order(const uint8_t *p, size_t n, void **out)
         rc = CHAIN_ERR_DECODE_MISSING_FIELD;
     else if (t->qty_wh > (uint64_t)MKT_MAX_QTY_WH || t->price > (uint64_t)MKT_MAX_PRICE)
         rc = CHAIN_ERR_DECODE_BAD_VALUE;
-    else if (t->premium_renewable > (uint64_t)MKT_MAX_PRICE || t->premium_local > (uint64_t)MKT_MAX_PRICE)
+    else if (t->premium_renewable > (uint64_t)MKT_MAX_PRICE ||
+             t->premium_local > (uint64_t)MKT_MAX_PRICE)
         rc = CHAIN_ERR_DECODE_BAD_VALUE;
     else if (t->side == MKT_TX_SELL && (t->premium_renewable || t->premium_local))
         rc = CHAIN_ERR_DECODE_BAD_VALUE; /* premiums are a buyer's */
@@ -258,10 +263,12 @@ static int apply_register(struct chain_exec_ctx *ctx, const struct chain_tx *tx,
         if (rc == CHAIN_ERR_OK) {
             /* Bound already: fine only to this same account (ledger registration). */
             ProtobufCMessage *bm;
-            if ((rc = chain_state_get_msg(ctx, key, sizeof key, &gl__meter_binding__descriptor, &bm)))
+            if ((rc = chain_state_get_msg(ctx, key, sizeof key, &gl__meter_binding__descriptor,
+                                          &bm)))
                 return rc;
             Gl__MeterBinding *b = (Gl__MeterBinding *)bm;
-            bool same = b->owner.len == CHAIN_PK_BYTES && memcmp(b->owner.data, t->account.data, CHAIN_PK_BYTES) == 0;
+            bool same = b->owner.len == CHAIN_PK_BYTES &&
+                        memcmp(b->owner.data, t->account.data, CHAIN_PK_BYTES) == 0;
             gl__meter_binding__free_unpacked(b, NULL);
             if (!same)
                 return MKT_ERR_METER_BOUND;
@@ -380,7 +387,8 @@ static int check_counterparties(struct chain_exec_ctx *ctx, ProtobufCBinaryData 
         if (rc != CHAIN_ERR_NOT_FOUND)
             return rc;
         /* The grid (a shadow-centre account) may be named too. */
-        if ((rc = require_role(ctx, keys[i].data, CHAIN_ROLE_SHADOW_CENTRE, MKT_ERR_UNKNOWN_COUNTERPARTY)))
+        if ((rc = require_role(ctx, keys[i].data, CHAIN_ROLE_SHADOW_CENTRE,
+                               MKT_ERR_UNKNOWN_COUNTERPARTY)))
             return rc;
     }
     return CHAIN_ERR_OK;
@@ -466,7 +474,8 @@ static int apply_cancel(struct chain_exec_ctx *ctx, const struct chain_tx *tx, c
         rc = MKT_ERR_ORDER_NOT_OPEN;
     if (rc)
         goto out;
-    if ((rc = mkt_book_index_del(ctx, o)) || (o->locked && (rc = mkt_unlock(ctx, o->owner.data, (int64_t)o->locked))))
+    if ((rc = mkt_book_index_del(ctx, o)) ||
+        (o->locked && (rc = mkt_unlock(ctx, o->owner.data, (int64_t)o->locked))))
         goto out;
     o->locked = 0;
     o->status = MKT_ORDER_CANCELLED;
@@ -509,13 +518,19 @@ int mkt_register(struct chain_registry *reg)
         uint32_t type;
         struct chain_tx_handler h;
     } table[] = {
-        {GL__MKT_TX_TYPE__MKT_TX_REGISTER, {"mkt_register", decode_register, free_msg, apply_register}},
-        {GL__MKT_TX_TYPE__MKT_TX_SET_PARAMS, {"mkt_set_params", decode_set_params, free_msg, apply_set_params}},
-        {GL__MKT_TX_TYPE__MKT_TX_POST_TARIFF, {"mkt_post_tariff", decode_post_tariff, free_msg, apply_post_tariff}},
-        {GL__MKT_TX_TYPE__MKT_TX_PLACE_ORDER, {"mkt_place_order", decode_place_order, free_msg, apply_place_order}},
-        {GL__MKT_TX_TYPE__MKT_TX_CANCEL_ORDER, {"mkt_cancel_order", decode_cancel, free_msg, apply_cancel}},
+        {GL__MKT_TX_TYPE__MKT_TX_REGISTER,
+         {"mkt_register", decode_register, free_msg, apply_register}},
+        {GL__MKT_TX_TYPE__MKT_TX_SET_PARAMS,
+         {"mkt_set_params", decode_set_params, free_msg, apply_set_params}},
+        {GL__MKT_TX_TYPE__MKT_TX_POST_TARIFF,
+         {"mkt_post_tariff", decode_post_tariff, free_msg, apply_post_tariff}},
+        {GL__MKT_TX_TYPE__MKT_TX_PLACE_ORDER,
+         {"mkt_place_order", decode_place_order, free_msg, apply_place_order}},
+        {GL__MKT_TX_TYPE__MKT_TX_CANCEL_ORDER,
+         {"mkt_cancel_order", decode_cancel, free_msg, apply_cancel}},
         {GL__MKT_TX_TYPE__MKT_TX_CLEAR, {"mkt_clear", decode_clear, free_msg, apply_clear}},
-        {GL__MKT_TX_TYPE__MKT_TX_SET_STATUS, {"mkt_set_status", decode_set_status, free_msg, apply_set_status}},
+        {GL__MKT_TX_TYPE__MKT_TX_SET_STATUS,
+         {"mkt_set_status", decode_set_status, free_msg, apply_set_status}},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         int rc = chain_registry_add(reg, table[i].type, &table[i].h);
@@ -571,8 +586,9 @@ int mkt_payload_set_params(const struct mkt_tx_params *p, uint8_t **out, size_t 
     return chain_pb_pack(&t.base, out, len);
 }
 
-int mkt_payload_post_tariff(uint32_t commodity, uint64_t slot_start_ms, uint64_t retail_micro_per_kwh,
-                            uint64_t feed_in_micro_per_kwh, uint8_t **out, size_t *len)
+int mkt_payload_post_tariff(uint32_t commodity, uint64_t slot_start_ms,
+                            uint64_t retail_micro_per_kwh, uint64_t feed_in_micro_per_kwh,
+                            uint8_t **out, size_t *len)
 {
     Gl__MktTariff t = GL__MKT_TARIFF__INIT;
     t.commodity = commodity;
@@ -609,14 +625,16 @@ int mkt_payload_place_order(const struct mkt_tx_order *o, uint8_t **out, size_t 
     return chain_pb_pack(&t.base, out, len);
 }
 
-int mkt_payload_cancel_order(const uint8_t order_id[static CHAIN_HASH_BYTES], uint8_t **out, size_t *len)
+int mkt_payload_cancel_order(const uint8_t order_id[static CHAIN_HASH_BYTES], uint8_t **out,
+                             size_t *len)
 {
     Gl__MktCancelOrder t = GL__MKT_CANCEL_ORDER__INIT;
     t.order_id = (ProtobufCBinaryData){CHAIN_HASH_BYTES, (uint8_t *)order_id};
     return chain_pb_pack(&t.base, out, len);
 }
 
-int mkt_payload_clear(uint32_t commodity, uint32_t market, uint64_t slot_start_ms, uint8_t **out, size_t *len)
+int mkt_payload_clear(uint32_t commodity, uint32_t market, uint64_t slot_start_ms, uint8_t **out,
+                      size_t *len)
 {
     Gl__MktClear t = GL__MKT_CLEAR__INIT;
     t.commodity = commodity;
@@ -625,8 +643,8 @@ int mkt_payload_clear(uint32_t commodity, uint32_t market, uint64_t slot_start_m
     return chain_pb_pack(&t.base, out, len);
 }
 
-int mkt_payload_set_status(const uint8_t account[static CHAIN_PK_BYTES], bool suspended, uint8_t **out,
-                           size_t *len)
+int mkt_payload_set_status(const uint8_t account[static CHAIN_PK_BYTES], bool suspended,
+                           uint8_t **out, size_t *len)
 {
     Gl__MktSetStatus t = GL__MKT_SET_STATUS__INIT;
     t.account = (ProtobufCBinaryData){CHAIN_PK_BYTES, (uint8_t *)account};

@@ -86,9 +86,10 @@ int main(int argc, char **argv)
             return !strcmp(argv[i], "--help") ? 0 : 2;
         }
     }
-    if (nparts < 2 || per_block == 0 || per_block > CHAIN_BLOCK_MAX_TXS || nparts > CHAIN_BLOCK_MAX_TXS ||
-        norders == 0 || norders > MKT_BOOK_MAX_ORDERS) {
-        fprintf(stderr, "bench_mkt_tx: need 2 <= participants <= %u, per-block <= %u, orders <= %u\n",
+    if (nparts < 2 || per_block == 0 || per_block > CHAIN_BLOCK_MAX_TXS ||
+        nparts > CHAIN_BLOCK_MAX_TXS || norders == 0 || norders > MKT_BOOK_MAX_ORDERS) {
+        fprintf(stderr,
+                "bench_mkt_tx: need 2 <= participants <= %u, per-block <= %u, orders <= %u\n",
                 CHAIN_BLOCK_MAX_TXS, CHAIN_BLOCK_MAX_TXS, MKT_BOOK_MAX_ORDERS);
         return 2;
     }
@@ -109,12 +110,17 @@ int main(int argc, char **argv)
     ga[0].roles = CHAIN_ROLE_OPERATOR | CHAIN_ROLE_VALIDATOR | CHAIN_ROLE_SHADOW_CENTRE;
     struct chain_validator v = {.power = 1};
     memcpy(v.key, pk[0], CHAIN_PK_BYTES);
-    struct chain_genesis g = {.chain_id = "bench", .time_ms = now_ms, .accounts = ga, .naccounts = nkeys,
-                              .validators = &v, .nvalidators = 1};
+    struct chain_genesis g = {.chain_id = "bench",
+                              .time_ms = now_ms,
+                              .accounts = ga,
+                              .naccounts = nkeys,
+                              .validators = &v,
+                              .nvalidators = 1};
     char *dir = tu_tmpdir("bench-mkt-tx");
     struct chain_store_opts o = {.map_size = (size_t)8 << 30};
     int rc;
-    if ((rc = chain_open(&c, dir, &o)) || (rc = mkt_register(&c.reg)) || (rc = chain_genesis(&c, &g)))
+    if ((rc = chain_open(&c, dir, &o)) || (rc = mkt_register(&c.reg)) ||
+        (rc = chain_genesis(&c, &g)))
         die("open", rc);
     c.sigcache = &sc;
 
@@ -123,7 +129,8 @@ int main(int argc, char **argv)
     for (size_t i = 1; i <= nparts; i++) {
         uint8_t *p;
         size_t pl;
-        if ((rc = mkt_payload_register(pk[i], 2, (uint32_t)(i % 8), i % 3 == 0, NULL, 0, "h", 0, &p, &pl)))
+        if ((rc = mkt_payload_register(pk[i], 2, (uint32_t)(i % 8), i % 3 == 0, NULL, 0, "h", 0, &p,
+                                       &pl)))
             die("payload", rc);
         txs[i - 1] = tx(0, GL__MKT_TX_TYPE__MKT_TX_REGISTER, p, pl, &lens[i - 1]);
     }
@@ -141,15 +148,21 @@ int main(int argc, char **argv)
             size_t n = norders - done < per_block ? norders - done : per_block;
             for (size_t k = 0; k < n; k++) {
                 size_t who = 1 + (done + k) % nparts;
-                struct mkt_tx_order ord = {.commodity = MKT_ELECTRICITY, .market = MKT_DAY_AHEAD,
+                struct mkt_tx_order ord = {.commodity = MKT_ELECTRICITY,
+                                           .market = MKT_DAY_AHEAD,
                                            .side = tu_below(&r, 2) ? MKT_TX_BUY : MKT_TX_SELL,
-                                           .slot_start_ms = slot, .qty_wh = 1 + tu_below(&r, 5000),
+                                           .slot_start_ms = slot,
+                                           .qty_wh = 1 + tu_below(&r, 5000),
                                            .price_micro_per_kwh = 50000 + tu_below(&r, 300000)};
                 if (s == 0)
                     book[done + k] = (struct mkt_order){
-                        .id = (uint32_t)(done + k), .participant = (uint32_t)who, .bus = (uint32_t)(who % 8),
-                        .side = (uint8_t)(ord.side == MKT_TX_BUY ? MKT_BUY : MKT_SELL), .qty_wh = (int64_t)ord.qty_wh,
-                        .price_micro_per_kwh = (int64_t)ord.price_micro_per_kwh, .arrival = done + k};
+                        .id = (uint32_t)(done + k),
+                        .participant = (uint32_t)who,
+                        .bus = (uint32_t)(who % 8),
+                        .side = (uint8_t)(ord.side == MKT_TX_BUY ? MKT_BUY : MKT_SELL),
+                        .qty_wh = (int64_t)ord.qty_wh,
+                        .price_micro_per_kwh = (int64_t)ord.price_micro_per_kwh,
+                        .arrival = done + k};
                 uint8_t *p;
                 size_t pl;
                 if ((rc = mkt_payload_place_order(&ord, &p, &pl)))
@@ -203,15 +216,22 @@ int main(int argc, char **argv)
         n++;
         clear_ns[s] = block(txs, lens, n, &commit_ns[s]);
     }
-    printf("order blocks   %zu orders in blocks of %zu: %.0f orders/s executed (%.1f ms per block)\n", 2 * norders,
-           per_block, 2.0 * (double)norders / ((double)(order_ns[0] + order_ns[1]) / 1e9),
-           (double)(order_ns[0] + order_ns[1]) / 1e6 / (double)(order_blocks[0] + order_blocks[1]));
-    printf("reference  uniform auction core, %zu orders in memory   %8.2f ms\n", norders, (double)core_u / 1e6);
-    printf("measured   block clearing them from state (uniform)   %8.2f ms  ratio %.1f  (commit %.1f ms)\n",
-           (double)clear_ns[0] / 1e6, (double)clear_ns[0] / (double)core_u, (double)commit_ns[0] / 1e6);
-    printf("reference  P2P core (bus form, uniform fee), in memory  %8.2f ms\n", (double)core_p / 1e6);
-    printf("measured   block clearing them from state (P2P)       %8.2f ms  ratio %.1f  (commit %.1f ms)\n",
-           (double)clear_ns[1] / 1e6, (double)clear_ns[1] / (double)core_p, (double)commit_ns[1] / 1e6);
+    printf(
+        "order blocks   %zu orders in blocks of %zu: %.0f orders/s executed (%.1f ms per block)\n",
+        2 * norders, per_block, 2.0 * (double)norders / ((double)(order_ns[0] + order_ns[1]) / 1e9),
+        (double)(order_ns[0] + order_ns[1]) / 1e6 / (double)(order_blocks[0] + order_blocks[1]));
+    printf("reference  uniform auction core, %zu orders in memory   %8.2f ms\n", norders,
+           (double)core_u / 1e6);
+    printf("measured   block clearing them from state (uniform)   %8.2f ms  ratio %.1f  (commit "
+           "%.1f ms)\n",
+           (double)clear_ns[0] / 1e6, (double)clear_ns[0] / (double)core_u,
+           (double)commit_ns[0] / 1e6);
+    printf("reference  P2P core (bus form, uniform fee), in memory  %8.2f ms\n",
+           (double)core_p / 1e6);
+    printf("measured   block clearing them from state (P2P)       %8.2f ms  ratio %.1f  (commit "
+           "%.1f ms)\n",
+           (double)clear_ns[1] / 1e6, (double)clear_ns[1] / (double)core_p,
+           (double)commit_ns[1] / 1e6);
     chain_close(&c);
     chain_sigcache_deinit(&sc);
     tu_rmdir(dir);

@@ -18,12 +18,13 @@
 #include "mkt_clear.h"
 #include "mkt_tx.h"
 
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "fuzz_mkt_tx: property failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-            abort();                                                                           \
-        }                                                                                      \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_mkt_tx: property failed: %s (%s:%d)\n", #cond, __FILE__,         \
+                    __LINE__);                                                                     \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 static struct chain_registry reg;
@@ -67,7 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     void *msg = NULL;
     int rc = h->decode(data + 1, size - 1, &msg);
     if (rc != CHAIN_ERR_OK) {
-        CHECK((rc >= CHAIN_ERR_DECODE_BAD_VALUE && rc <= CHAIN_ERR_DECODE_MALFORMED) || rc == CHAIN_ERR_OVERFLOW);
+        CHECK((rc >= CHAIN_ERR_DECODE_BAD_VALUE && rc <= CHAIN_ERR_DECODE_MALFORMED) ||
+              rc == CHAIN_ERR_OVERFLOW);
         CHECK(msg == NULL);
         return 0;
     }
@@ -77,7 +79,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     switch (type) {
     case GL__MKT_TX_TYPE__MKT_TX_REGISTER: {
         const Gl__MktRegister *t = msg;
-        CHECK(t->account.len == CHAIN_PK_BYTES && t->kind >= 1 && t->kind <= 6 && t->bus < MKT_PARAMS_MAX_BUS);
+        CHECK(t->account.len == CHAIN_PK_BYTES && t->kind >= 1 && t->kind <= 6 &&
+              t->bus < MKT_PARAMS_MAX_BUS);
         check_keys(t->meter_keys, t->n_meter_keys, CHAIN_METER_KEYS_MAX);
         CHECK(strlen(t->name) <= MKT_NAME_MAX_BYTES && t->deposit <= (uint64_t)INT64_MAX);
         break;
@@ -93,13 +96,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case GL__MKT_TX_TYPE__MKT_TX_POST_TARIFF: {
         const Gl__MktTariff *t = msg;
-        CHECK(t->feed_in <= t->retail && t->retail <= (uint64_t)MKT_MAX_PRICE && t->slot_start_ms > 0);
+        CHECK(t->feed_in <= t->retail && t->retail <= (uint64_t)MKT_MAX_PRICE &&
+              t->slot_start_ms > 0);
         CHECK(t->commodity == MKT_ELECTRICITY || t->commodity == MKT_HEAT);
         break;
     }
     case GL__MKT_TX_TYPE__MKT_TX_PLACE_ORDER: {
         const Gl__MktPlaceOrder *t = msg;
-        CHECK(t->qty_wh >= 1 && t->qty_wh <= (uint64_t)MKT_MAX_QTY_WH && t->price <= (uint64_t)MKT_MAX_PRICE);
+        CHECK(t->qty_wh >= 1 && t->qty_wh <= (uint64_t)MKT_MAX_QTY_WH &&
+              t->price <= (uint64_t)MKT_MAX_PRICE);
         CHECK(t->side == MKT_TX_BUY || t->side == MKT_TX_SELL);
         CHECK(t->market == MKT_DAY_AHEAD || t->market == MKT_INTRADAY);
         check_keys(t->allowed, t->n_allowed, MKT_ORDER_MAX_PREFS);
@@ -114,8 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case GL__MKT_TX_TYPE__MKT_TX_CLEAR:
         CHECK(((const Gl__MktClear *)msg)->slot_start_ms > 0);
         break;
-    default:
-        CHECK(((const Gl__MktSetStatus *)msg)->account.len == CHAIN_PK_BYTES);
+    default: CHECK(((const Gl__MktSetStatus *)msg)->account.len == CHAIN_PK_BYTES);
     }
     h->free_payload(msg);
     return 0;

@@ -2,28 +2,29 @@
  * keys in LMDB, a write-set of puts, deletes and rolled-back writes on top,
  * and every scan (prefix, start key) compared with a sorted list built by
  * brute force. */
-#include <stdarg.h>
 #include <setjmp.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <cmocka.h>
+
+#include <cmocka.h> /* after setjmp.h, stdarg.h and stddef.h */
 
 #include "chain_scan.h"
 #include "chain_state.h"
 #include "testutil.h"
 
 #define NKEYS 64
-#define MAXK 6
+#define MAXK  6
 
 /* The model: key i is "s/" followed by up to 4 bytes over {a, b, \0, \xff}. */
 struct model {
     uint8_t key[NKEYS][MAXK];
     size_t klen[NKEYS];
-    int committed[NKEYS];  /* value byte or -1 */
-    int live[NKEYS];       /* after the write-set: value byte or -1 */
+    int committed[NKEYS]; /* value byte or -1 */
+    int live[NKEYS];      /* after the write-set: value byte or -1 */
 };
 
 static int lmdb_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
@@ -67,8 +68,8 @@ static void random_key(struct tu_rng *r, uint8_t *k, size_t *kl)
     *kl = 2 + n;
 }
 
-static void check_scan(struct chain_exec_ctx *ctx, const struct model *m, const uint8_t *prefix, size_t pl,
-                       const uint8_t *start, size_t sl)
+static void check_scan(struct chain_exec_ctx *ctx, const struct model *m, const uint8_t *prefix,
+                       size_t pl, const uint8_t *start, size_t sl)
 {
     /* Naive: every live key with the prefix and >= start, selection-sorted. */
     int want[NKEYS];
@@ -82,7 +83,8 @@ static void check_scan(struct chain_exec_ctx *ctx, const struct model *m, const 
     }
     for (size_t i = 0; i < nw; i++)
         for (size_t j = i + 1; j < nw; j++)
-            if (lmdb_cmp(m->key[want[j]], m->klen[want[j]], m->key[want[i]], m->klen[want[i]]) < 0) {
+            if (lmdb_cmp(m->key[want[j]], m->klen[want[j]], m->key[want[i]], m->klen[want[i]]) <
+                0) {
                 int x = want[i];
                 want[i] = want[j];
                 want[j] = x;
@@ -102,7 +104,8 @@ static void check_scan(struct chain_exec_ctx *ctx, const struct model *m, const 
         assert_int_equal(s->n, 2);
     }
     if (nw >= 1)
-        assert_int_equal(chain_state_scan(ctx, prefix, pl, start, sl, fail_at_first, NULL), CHAIN_ERR_STORE);
+        assert_int_equal(chain_state_scan(ctx, prefix, pl, start, sl, fail_at_first, NULL),
+                         CHAIN_ERR_STORE);
     free(s);
 }
 

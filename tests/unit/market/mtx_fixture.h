@@ -15,10 +15,10 @@
 
 /* Slots on 2023-11-16 (UTC): the genesis (2023-11-14 22:13:20) is before the
  * day-ahead gate of that day (2023-11-15 12:00). */
-#define MT_DAY2 UINT64_C(1700092800000)
-#define MT_SLOT(i) (MT_DAY2 + (uint64_t)(i) * MKT_SLOT_MS_DEFAULT)
-#define MT_DA_GATE (MT_DAY2 - MKT_DA_LEAD_MS_DEFAULT)
-#define MT_ID_GATE(slot) ((slot) - MKT_ID_LEAD_MS_DEFAULT)
+#define MT_DAY2          UINT64_C(1700092800000)
+#define MT_SLOT(i)       (MT_DAY2 + (uint64_t)(i)*MKT_SLOT_MS_DEFAULT)
+#define MT_DA_GATE       (MT_DAY2 - MKT_DA_LEAD_MS_DEFAULT)
+#define MT_ID_GATE(slot) ((slot)-MKT_ID_LEAD_MS_DEFAULT)
 
 /* A test-only transaction type that sets a participant's debt, as settlement
  * (issue 6) will: payload = the 32-byte key, then the debt as 8 bytes BE. */
@@ -36,7 +36,8 @@ static inline int mt_decode_debt(const uint8_t *p, size_t n, void **out)
     return CHAIN_ERR_OK;
 }
 
-static inline int mt_apply_debt(struct chain_exec_ctx *ctx, const struct chain_tx *tx, const void *msg)
+static inline int mt_apply_debt(struct chain_exec_ctx *ctx, const struct chain_tx *tx,
+                                const void *msg)
 {
     const uint8_t *p = msg;
     Gl__MktParticipant *part;
@@ -54,7 +55,8 @@ static inline int mt_apply_debt(struct chain_exec_ctx *ctx, const struct chain_t
 
 static inline void mt_register_all(struct chain *c)
 {
-    static const struct chain_tx_handler debt = {"test_set_debt", mt_decode_debt, free, mt_apply_debt};
+    static const struct chain_tx_handler debt = {"test_set_debt", mt_decode_debt, free,
+                                                 mt_apply_debt};
     assert_int_equal(mkt_register(&c->reg), CHAIN_ERR_OK);
     assert_int_equal(chain_registry_add(&c->reg, MT_TX_SET_DEBT, &debt), CHAIN_ERR_OK);
 }
@@ -81,8 +83,8 @@ static inline int mt_register(struct fx *f, int who, uint32_t bus, bool renewabl
 {
     uint8_t *p;
     size_t n;
-    assert_int_equal(mkt_payload_register(f->pk[who], GL__PARTICIPANT_KIND__KIND_PROSUMER, bus, renewable, NULL, 0,
-                                          "p", deposit, &p, &n),
+    assert_int_equal(mkt_payload_register(f->pk[who], GL__PARTICIPANT_KIND__KIND_PROSUMER, bus,
+                                          renewable, NULL, 0, "p", deposit, &p, &n),
                      CHAIN_ERR_OK);
     return fx_submit(f, FX_OPERATOR, GL__MKT_TX_TYPE__MKT_TX_REGISTER, p, n);
 }
@@ -95,17 +97,19 @@ static inline int mt_params(struct fx *f, int who, const struct mkt_tx_params *p
     return fx_submit(f, who, GL__MKT_TX_TYPE__MKT_TX_SET_PARAMS, p, n);
 }
 
-static inline int mt_tariff(struct fx *f, int who, uint32_t commodity, uint64_t slot, uint64_t retail, uint64_t feed_in)
+static inline int mt_tariff(struct fx *f, int who, uint32_t commodity, uint64_t slot,
+                            uint64_t retail, uint64_t feed_in)
 {
     uint8_t *p;
     size_t n;
-    assert_int_equal(mkt_payload_post_tariff(commodity, slot, retail, feed_in, &p, &n), CHAIN_ERR_OK);
+    assert_int_equal(mkt_payload_post_tariff(commodity, slot, retail, feed_in, &p, &n),
+                     CHAIN_ERR_OK);
     return fx_submit(f, who, GL__MKT_TX_TYPE__MKT_TX_POST_TARIFF, p, n);
 }
 
 /* A signed order transaction; its id (the tx hash) in id. */
-static inline uint8_t *mt_order_tx(struct fx *f, int who, const struct mkt_tx_order *o, uint8_t id[CHAIN_HASH_BYTES],
-                            size_t *len)
+static inline uint8_t *mt_order_tx(struct fx *f, int who, const struct mkt_tx_order *o,
+                                   uint8_t id[CHAIN_HASH_BYTES], size_t *len)
 {
     uint8_t *p;
     size_t n;
@@ -115,7 +119,8 @@ static inline uint8_t *mt_order_tx(struct fx *f, int who, const struct mkt_tx_or
     return tx;
 }
 
-static inline int mt_order(struct fx *f, int who, const struct mkt_tx_order *o, uint8_t id[CHAIN_HASH_BYTES])
+static inline int mt_order(struct fx *f, int who, const struct mkt_tx_order *o,
+                           uint8_t id[CHAIN_HASH_BYTES])
 {
     size_t len;
     uint8_t *tx = mt_order_tx(f, who, o, id, &len);
@@ -124,10 +129,15 @@ static inline int mt_order(struct fx *f, int who, const struct mkt_tx_order *o, 
     return rc;
 }
 
-static inline struct mkt_tx_order mt_simple(uint32_t side, uint64_t slot, uint64_t qty, uint64_t price)
+static inline struct mkt_tx_order mt_simple(uint32_t side, uint64_t slot, uint64_t qty,
+                                            uint64_t price)
 {
-    struct mkt_tx_order o = {.commodity = MKT_ELECTRICITY, .market = MKT_DAY_AHEAD, .side = side,
-                             .slot_start_ms = slot, .qty_wh = qty, .price_micro_per_kwh = price};
+    struct mkt_tx_order o = {.commodity = MKT_ELECTRICITY,
+                             .market = MKT_DAY_AHEAD,
+                             .side = side,
+                             .slot_start_ms = slot,
+                             .qty_wh = qty,
+                             .price_micro_per_kwh = price};
     return o;
 }
 
@@ -139,7 +149,8 @@ static inline int mt_cancel(struct fx *f, int who, const uint8_t id[CHAIN_HASH_B
     return fx_submit(f, who, GL__MKT_TX_TYPE__MKT_TX_CANCEL_ORDER, p, n);
 }
 
-static inline int mt_clear(struct fx *f, int who, uint32_t commodity, uint32_t market, uint64_t slot)
+static inline int mt_clear(struct fx *f, int who, uint32_t commodity, uint32_t market,
+                           uint64_t slot)
 {
     uint8_t *p;
     size_t n;
@@ -156,7 +167,8 @@ static inline int mt_mint(struct fx *f, int to, uint64_t amount, const char *ref
 }
 
 /* A committed state value decoded as desc; NULL when absent. */
-static inline ProtobufCMessage *mt_get(struct fx *f, const void *key, size_t klen, const ProtobufCMessageDescriptor *desc)
+static inline ProtobufCMessage *mt_get(struct fx *f, const void *key, size_t klen,
+                                       const ProtobufCMessageDescriptor *desc)
 {
     MDB_txn *txn;
     const uint8_t *v;
@@ -164,7 +176,8 @@ static inline ProtobufCMessage *mt_get(struct fx *f, const void *key, size_t kle
     ProtobufCMessage *m = NULL;
     assert_int_equal(mdb_txn_begin(f->c.store.env, NULL, MDB_RDONLY, &txn), 0);
     if (chain_store_get(&f->c.store, txn, key, klen, &v, &n) == CHAIN_ERR_OK)
-        assert_int_equal(chain_pb_unpack(desc, v, n, CHAIN_STATE_VALUE_MAX_BYTES, &m), CHAIN_ERR_OK);
+        assert_int_equal(chain_pb_unpack(desc, v, n, CHAIN_STATE_VALUE_MAX_BYTES, &m),
+                         CHAIN_ERR_OK);
     mdb_txn_abort(txn);
     return m;
 }
@@ -183,7 +196,8 @@ static inline Gl__MktResult *mt_get_result(struct fx *f, uint32_t c, uint32_t m,
     return (Gl__MktResult *)mt_get(f, k, sizeof k, &gl__mkt_result__descriptor);
 }
 
-static inline Gl__MktFill *mt_get_fill(struct fx *f, uint32_t c, uint32_t m, uint64_t slot, const uint8_t id[CHAIN_HASH_BYTES])
+static inline Gl__MktFill *mt_get_fill(struct fx *f, uint32_t c, uint32_t m, uint64_t slot,
+                                       const uint8_t id[CHAIN_HASH_BYTES])
 {
     uint8_t k[MKT_KEY_FILL_BYTES];
     mkt_key_fill(k, c, m, slot, id);

@@ -27,7 +27,8 @@ static void test_register_locks_the_deposit_and_grants_the_participant_role(void
     assert_true(a.roles & CHAIN_ROLE_PARTICIPANT);
     uint8_t k[MKT_KEY_PARTICIPANT_BYTES];
     mkt_key_participant(k, f.pk[FX_ALICE]);
-    Gl__MktParticipant *p = (Gl__MktParticipant *)mt_get(&f, k, sizeof k, &gl__mkt_participant__descriptor);
+    Gl__MktParticipant *p =
+        (Gl__MktParticipant *)mt_get(&f, k, sizeof k, &gl__mkt_participant__descriptor);
     assert_non_null(p);
     assert_int_equal(p->bus, 3);
     assert_true(p->renewable);
@@ -37,25 +38,33 @@ static void test_register_locks_the_deposit_and_grants_the_participant_role(void
     /* The ledger's own participant record is written too (zone = bus). */
     uint8_t lk[2 + CHAIN_PK_BYTES] = {'p', '/'};
     memcpy(lk + 2, f.pk[FX_ALICE], CHAIN_PK_BYTES);
-    Gl__Participant *lp = (Gl__Participant *)mt_get(&f, lk, sizeof lk, &gl__participant__descriptor);
+    Gl__Participant *lp =
+        (Gl__Participant *)mt_get(&f, lk, sizeof lk, &gl__participant__descriptor);
     assert_non_null(lp);
     assert_int_equal(lp->zone, 3);
     gl__participant__free_unpacked(lp, NULL);
 
     assert_int_equal(mt_register(&f, FX_ALICE, 0, false, 0), MKT_ERR_ALREADY_REGISTERED);
-    assert_int_equal(mt_register(&f, FX_BOB, 0, false, (uint64_t)FX_START_BALANCE + 1), MKT_ERR_INSUFFICIENT_FUNDS);
+    assert_int_equal(mt_register(&f, FX_BOB, 0, false, (uint64_t)FX_START_BALANCE + 1),
+                     MKT_ERR_INSUFFICIENT_FUNDS);
     assert_int_equal(fx_account(&f, f.pk[FX_BOB]).locked, 0); /* rolled back */
     assert_int_equal(mt_register(&f, 9, 0, false, 0), MKT_ERR_UNKNOWN_ACCOUNT);
     uint8_t *pl;
     size_t n;
-    assert_int_equal(mkt_payload_register(f.pk[FX_BOB], 1, 0, false, NULL, 0, "b", 0, &pl, &n), CHAIN_ERR_OK);
-    assert_int_equal(fx_submit(&f, FX_CAROL, GL__MKT_TX_TYPE__MKT_TX_REGISTER, pl, n), MKT_ERR_NOT_OPERATOR);
+    assert_int_equal(mkt_payload_register(f.pk[FX_BOB], 1, 0, false, NULL, 0, "b", 0, &pl, &n),
+                     CHAIN_ERR_OK);
+    assert_int_equal(fx_submit(&f, FX_CAROL, GL__MKT_TX_TYPE__MKT_TX_REGISTER, pl, n),
+                     MKT_ERR_NOT_OPERATOR);
     /* A meter key bound to someone else is refused. */
     const uint8_t(*meter)[CHAIN_PK_BYTES] = &f.pk[10];
-    assert_int_equal(mkt_payload_register(f.pk[FX_BOB], 1, 0, false, meter, 1, "b", 0, &pl, &n), CHAIN_ERR_OK);
-    assert_int_equal(fx_submit(&f, FX_OPERATOR, GL__MKT_TX_TYPE__MKT_TX_REGISTER, pl, n), CHAIN_ERR_OK);
-    assert_int_equal(mkt_payload_register(f.pk[FX_CAROL], 1, 0, false, meter, 1, "c", 0, &pl, &n), CHAIN_ERR_OK);
-    assert_int_equal(fx_submit(&f, FX_OPERATOR, GL__MKT_TX_TYPE__MKT_TX_REGISTER, pl, n), MKT_ERR_METER_BOUND);
+    assert_int_equal(mkt_payload_register(f.pk[FX_BOB], 1, 0, false, meter, 1, "b", 0, &pl, &n),
+                     CHAIN_ERR_OK);
+    assert_int_equal(fx_submit(&f, FX_OPERATOR, GL__MKT_TX_TYPE__MKT_TX_REGISTER, pl, n),
+                     CHAIN_ERR_OK);
+    assert_int_equal(mkt_payload_register(f.pk[FX_CAROL], 1, 0, false, meter, 1, "c", 0, &pl, &n),
+                     CHAIN_ERR_OK);
+    assert_int_equal(fx_submit(&f, FX_OPERATOR, GL__MKT_TX_TYPE__MKT_TX_REGISTER, pl, n),
+                     MKT_ERR_METER_BOUND);
     fx_close(&f);
 }
 
@@ -145,25 +154,32 @@ static void test_every_refusal_has_its_name(void **state)
     uint8_t *pl;
     size_t n;
     assert_int_equal(mkt_payload_set_status(f.pk[FX_ALICE], true, &pl, &n), CHAIN_ERR_OK);
-    assert_int_equal(fx_submit(&f, FX_OPERATOR, GL__MKT_TX_TYPE__MKT_TX_SET_STATUS, pl, n), CHAIN_ERR_OK);
+    assert_int_equal(fx_submit(&f, FX_OPERATOR, GL__MKT_TX_TYPE__MKT_TX_SET_STATUS, pl, n),
+                     CHAIN_ERR_OK);
     assert_int_equal(mt_order(&f, FX_ALICE, &o, id), MKT_ERR_PARTICIPANT_SUSPENDED);
     assert_int_equal(mkt_payload_set_status(f.pk[FX_ALICE], false, &pl, &n), CHAIN_ERR_OK);
-    assert_int_equal(fx_submit(&f, FX_OPERATOR, GL__MKT_TX_TYPE__MKT_TX_SET_STATUS, pl, n), CHAIN_ERR_OK);
+    assert_int_equal(fx_submit(&f, FX_OPERATOR, GL__MKT_TX_TYPE__MKT_TX_SET_STATUS, pl, n),
+                     CHAIN_ERR_OK);
     assert_int_equal(mt_order(&f, FX_ALICE, &o, id), CHAIN_ERR_OK);
     uint8_t *debt = malloc(CHAIN_PK_BYTES + 8);
     memcpy(debt, f.pk[FX_BOB], CHAIN_PK_BYTES);
     memset(debt + CHAIN_PK_BYTES, 0, 8);
     debt[CHAIN_PK_BYTES + 7] = 5;
-    assert_int_equal(fx_submit(&f, FX_OPERATOR, MT_TX_SET_DEBT, debt, CHAIN_PK_BYTES + 8), CHAIN_ERR_OK);
+    assert_int_equal(fx_submit(&f, FX_OPERATOR, MT_TX_SET_DEBT, debt, CHAIN_PK_BYTES + 8),
+                     CHAIN_ERR_OK);
     assert_int_equal(mt_order(&f, FX_BOB, &o, id), MKT_ERR_PARTICIPANT_IN_DEBT);
 
     /* Tariffs are the shadow centre's; clearing is the operator's. */
-    assert_int_equal(mt_tariff(&f, FX_OPERATOR, MKT_ELECTRICITY, MT_SLOT(4), 300000, 50000), MKT_ERR_NOT_SHADOW_CENTRE);
-    assert_int_equal(mt_clear(&f, FX_ALICE, MKT_ELECTRICITY, MKT_DAY_AHEAD, MT_SLOT(4)), MKT_ERR_NOT_OPERATOR);
+    assert_int_equal(mt_tariff(&f, FX_OPERATOR, MKT_ELECTRICITY, MT_SLOT(4), 300000, 50000),
+                     MKT_ERR_NOT_SHADOW_CENTRE);
+    assert_int_equal(mt_clear(&f, FX_ALICE, MKT_ELECTRICITY, MKT_DAY_AHEAD, MT_SLOT(4)),
+                     MKT_ERR_NOT_OPERATOR);
     assert_int_equal(mt_clear(&f, FX_OPERATOR, MKT_ELECTRICITY, MKT_INTRADAY, MT_SLOT(4)),
                      MKT_ERR_DAY_AHEAD_NOT_CLEARED);
-    assert_int_equal(mt_clear(&f, FX_OPERATOR, MKT_ELECTRICITY, MKT_DAY_AHEAD, MT_SLOT(4)), CHAIN_ERR_OK);
-    assert_int_equal(mt_clear(&f, FX_OPERATOR, MKT_ELECTRICITY, MKT_DAY_AHEAD, MT_SLOT(4)), MKT_ERR_BOOK_CLEARED);
+    assert_int_equal(mt_clear(&f, FX_OPERATOR, MKT_ELECTRICITY, MKT_DAY_AHEAD, MT_SLOT(4)),
+                     CHAIN_ERR_OK);
+    assert_int_equal(mt_clear(&f, FX_OPERATOR, MKT_ELECTRICITY, MKT_DAY_AHEAD, MT_SLOT(4)),
+                     MKT_ERR_BOOK_CLEARED);
     assert_int_equal(mt_order(&f, FX_CAROL, &o, id), MKT_ERR_BOOK_CLEARED);
 
     /* Past the gate of a book nothing more enters it. */
@@ -187,7 +203,8 @@ static void test_uniform_clearing_at_the_gate_settles_locks_and_pays_the_grid(vo
     struct mkt_tx_order buy = mt_simple(MKT_TX_BUY, slot, 10000, 300000);
     struct mkt_tx_order sell = mt_simple(MKT_TX_SELL, slot, 6000, 100000);
     size_t l1, l2;
-    uint8_t *txs[2] = {mt_order_tx(&f, FX_ALICE, &buy, a_id, &l1), mt_order_tx(&f, FX_BOB, &sell, b_id, &l2)};
+    uint8_t *txs[2] = {mt_order_tx(&f, FX_ALICE, &buy, a_id, &l1),
+                       mt_order_tx(&f, FX_BOB, &sell, b_id, &l2)};
     size_t lens[2] = {l1, l2};
     assert_int_equal(fx_block(&f, txs, lens, 2, NULL), CHAIN_ERR_OK);
     free(txs[0]);
@@ -208,7 +225,8 @@ static void test_uniform_clearing_at_the_gate_settles_locks_and_pays_the_grid(vo
     assert_int_equal(r->volume_wh, 10000);
     assert_int_equal(r->grid_sell_wh, 4000);
     assert_int_equal(r->grid_buy_wh, 0);
-    assert_string_equal(r->welfare_nano, "1400000000"); /* 10000*300000 - 6000*100000 - 4000*250000 */
+    assert_string_equal(r->welfare_nano,
+                        "1400000000"); /* 10000*300000 - 6000*100000 - 4000*250000 */
     assert_false(r->by_operator);
     assert_int_equal(r->height, f.c.head.height);
     gl__mkt_result__free_unpacked(r, NULL);
@@ -279,7 +297,7 @@ static void test_p2p_clearing_pays_the_pair_price_and_the_fee_to_the_pool(void *
     prm.fee_rate_micro_per_kwh = 1001;
     assert_int_equal(mt_params(&f, FX_OPERATOR, &prm), CHAIN_ERR_OK);
     uint64_t slot = MT_SLOT(12);
-    struct mkt_tx_order buy = mt_simple(MKT_TX_BUY, slot, 2001, 300000);  /* alice, bus 0 */
+    struct mkt_tx_order buy = mt_simple(MKT_TX_BUY, slot, 2001, 300000);   /* alice, bus 0 */
     struct mkt_tx_order sell = mt_simple(MKT_TX_SELL, slot, 2001, 100000); /* bob, bus 1 */
     assert_int_equal(mt_order(&f, FX_ALICE, &buy, a_id), CHAIN_ERR_OK);
     assert_int_equal(mt_order(&f, FX_BOB, &sell, b_id), CHAIN_ERR_OK);
@@ -327,8 +345,8 @@ static void test_p2p_excluded_counterparty_never_trades(void **state)
     struct mkt_tx_order buy = mt_simple(MKT_TX_BUY, slot, 1000, 300000);
     buy.excluded = (const uint8_t(*)[CHAIN_PK_BYTES])f.pk[FX_BOB];
     buy.nexcluded = 1;
-    struct mkt_tx_order cheap = mt_simple(MKT_TX_SELL, slot, 1000, 10000);  /* bob: excluded */
-    struct mkt_tx_order dear = mt_simple(MKT_TX_SELL, slot, 1000, 200000);  /* carol */
+    struct mkt_tx_order cheap = mt_simple(MKT_TX_SELL, slot, 1000, 10000); /* bob: excluded */
+    struct mkt_tx_order dear = mt_simple(MKT_TX_SELL, slot, 1000, 200000); /* carol */
     assert_int_equal(mt_order(&f, FX_ALICE, &buy, a_id), CHAIN_ERR_OK);
     assert_int_equal(mt_order(&f, FX_BOB, &cheap, b_id), CHAIN_ERR_OK);
     assert_int_equal(mt_order(&f, FX_CAROL, &dear, c_id), CHAIN_ERR_OK);
@@ -472,7 +490,8 @@ static void test_grid_that_cannot_pay_clears_with_feed_in_zero(void **state)
     assert_int_equal(mt_tariff(&f, FX_SHADOW, MKT_ELECTRICITY, slot2, 250000, 50000), CHAIN_ERR_OK);
     sell.slot_start_ms = slot2;
     assert_int_equal(mt_order(&f, FX_BOB, &sell, b_id), CHAIN_ERR_OK);
-    assert_int_equal(mt_clear(&f, FX_OPERATOR, MKT_ELECTRICITY, MKT_DAY_AHEAD, slot2), CHAIN_ERR_OK);
+    assert_int_equal(mt_clear(&f, FX_OPERATOR, MKT_ELECTRICITY, MKT_DAY_AHEAD, slot2),
+                     CHAIN_ERR_OK);
     r = mt_get_result(&f, MKT_ELECTRICITY, MKT_DAY_AHEAD, slot2);
     assert_false(r->grid_buy_unfunded);
     assert_int_equal(r->price, 50000);
@@ -508,21 +527,26 @@ static void test_result_key_is_provable_against_the_block_state_root(void **stat
         struct chain_proof *proof = malloc(sizeof *proof);
         assert_int_equal(mdb_txn_begin(f.c.store.env, NULL, MDB_RDONLY, &txn), 0);
         chain_state_key_hash(kh, keys[i], klens[i]);
-        assert_int_equal(chain_smt_prove(txn, &f.c.store.smt, f.c.head.height, kh, proof, &v, &vl), CHAIN_ERR_OK);
+        assert_int_equal(chain_smt_prove(txn, &f.c.store.smt, f.c.head.height, kh, proof, &v, &vl),
+                         CHAIN_ERR_OK);
         assert_non_null(v);
         uint8_t *val = malloc(vl);
         memcpy(val, v, vl);
         mdb_txn_abort(txn);
         /* The value decodes as what was stored, and the proof holds under the header's root. */
-        assert_int_equal(chain_proof_verify_kv(f.c.head.state_root, keys[i], klens[i], val, vl, proof), CHAIN_ERR_OK);
+        assert_int_equal(
+            chain_proof_verify_kv(f.c.head.state_root, keys[i], klens[i], val, vl, proof),
+            CHAIN_ERR_OK);
         val[vl - 1] ^= 1;
-        assert_int_equal(chain_proof_verify_kv(f.c.head.state_root, keys[i], klens[i], val, vl, proof),
-                         CHAIN_ERR_PROOF_INVALID);
+        assert_int_equal(
+            chain_proof_verify_kv(f.c.head.state_root, keys[i], klens[i], val, vl, proof),
+            CHAIN_ERR_PROOF_INVALID);
         val[vl - 1] ^= 1;
         uint8_t other_root[CHAIN_HASH_BYTES];
         memcpy(other_root, f.c.head.state_root, CHAIN_HASH_BYTES);
         other_root[0] ^= 1;
-        assert_int_equal(chain_proof_verify_kv(other_root, keys[i], klens[i], val, vl, proof), CHAIN_ERR_PROOF_INVALID);
+        assert_int_equal(chain_proof_verify_kv(other_root, keys[i], klens[i], val, vl, proof),
+                         CHAIN_ERR_PROOF_INVALID);
         free(val);
         free(proof);
     }
@@ -550,7 +574,8 @@ static void test_two_ledgers_executing_the_same_blocks_reach_the_same_root(void 
             for (int w = FX_ALICE; w <= FX_CAROL; w++) {
                 uint8_t *p;
                 size_t pl;
-                assert_int_equal(mkt_payload_register(a.pk[w], 1, (uint32_t)w % 3, w == FX_BOB, NULL, 0, "x", 0, &p, &pl),
+                assert_int_equal(mkt_payload_register(a.pk[w], 1, (uint32_t)w % 3, w == FX_BOB,
+                                                      NULL, 0, "x", 0, &p, &pl),
                                  CHAIN_ERR_OK);
                 txs[n] = fx_tx(&a, FX_OPERATOR, GL__MKT_TX_TYPE__MKT_TX_REGISTER, p, pl, &lens[n]);
                 n++;
@@ -559,8 +584,9 @@ static void test_two_ledgers_executing_the_same_blocks_reach_the_same_root(void 
             for (int k = 0; k < 6; k++) {
                 uint8_t id[CHAIN_HASH_BYTES];
                 int who = FX_ALICE + (int)tu_below(&rng, 3);
-                struct mkt_tx_order o = mt_simple(tu_below(&rng, 2) ? MKT_TX_BUY : MKT_TX_SELL, slot,
-                                                  1 + tu_below(&rng, 5000), tu_below(&rng, 400000));
+                struct mkt_tx_order o =
+                    mt_simple(tu_below(&rng, 2) ? MKT_TX_BUY : MKT_TX_SELL, slot,
+                              1 + tu_below(&rng, 5000), tu_below(&rng, 400000));
                 txs[n] = mt_order_tx(&a, who, &o, id, &lens[n]);
                 n++;
             }
@@ -569,7 +595,8 @@ static void test_two_ledgers_executing_the_same_blocks_reach_the_same_root(void 
         }
         struct chain_exec_result r, rb;
         a.time_ms += 1000;
-        assert_int_equal(chain_build_block(&a.c, a.time_ms, a.pk[FX_VALIDATOR], (const uint8_t *const *)txs, lens, n, &r),
+        assert_int_equal(chain_build_block(&a.c, a.time_ms, a.pk[FX_VALIDATOR],
+                                           (const uint8_t *const *)txs, lens, n, &r),
                          CHAIN_ERR_OK);
         assert_int_equal(chain_exec_block(&b.c, r.block_bytes, r.block_len, &rb), CHAIN_ERR_OK);
         assert_memory_equal(r.state_root, rb.state_root, CHAIN_HASH_BYTES);
@@ -609,7 +636,8 @@ static void test_clearing_sees_orders_placed_and_cancelled_in_its_own_block(void
     txs[2] = mt_order_tx(&f, FX_BOB, &dear, b_id, &lens[2]);
     assert_int_equal(mkt_payload_cancel_order(c_id, &p, &pl), CHAIN_ERR_OK);
     txs[3] = fx_tx(&f, FX_CAROL, GL__MKT_TX_TYPE__MKT_TX_CANCEL_ORDER, p, pl, &lens[3]);
-    assert_int_equal(mkt_payload_clear(MKT_ELECTRICITY, MKT_DAY_AHEAD, slot, &p, &pl), CHAIN_ERR_OK);
+    assert_int_equal(mkt_payload_clear(MKT_ELECTRICITY, MKT_DAY_AHEAD, slot, &p, &pl),
+                     CHAIN_ERR_OK);
     txs[4] = fx_tx(&f, FX_OPERATOR, GL__MKT_TX_TYPE__MKT_TX_CLEAR, p, pl, &lens[4]);
     struct chain_exec_result r;
     assert_int_equal(fx_block(&f, txs, lens, 5, &r), CHAIN_ERR_OK);
@@ -622,7 +650,8 @@ static void test_clearing_sees_orders_placed_and_cancelled_in_its_own_block(void
     assert_non_null(res);
     assert_int_equal(res->norders, 2);
     assert_int_equal(res->volume_wh, 1000);
-    assert_int_equal(res->price, 250000); /* floor((200000 + 300000) / 2): carol's cheap offer is gone */
+    assert_int_equal(res->price,
+                     250000); /* floor((200000 + 300000) / 2): carol's cheap offer is gone */
     gl__mkt_result__free_unpacked(res, NULL);
     assert_null(mt_get_fill(&f, MKT_ELECTRICITY, MKT_DAY_AHEAD, slot, c_id));
     Gl__MktOrder *o = mt_get_order(&f, c_id);
@@ -648,7 +677,8 @@ static void test_huge_book_with_preferences_clears_without_them(void **state)
     uint8_t **txs = calloc(NB + NS, sizeof *txs);
     size_t *lens = calloc(NB + NS, sizeof *lens);
     for (int i = 0; i < NB + NS; i++) {
-        struct mkt_tx_order o = mt_simple(i < NB ? MKT_TX_BUY : MKT_TX_SELL, slot, 1, i < NB ? 200000 : 100000);
+        struct mkt_tx_order o =
+            mt_simple(i < NB ? MKT_TX_BUY : MKT_TX_SELL, slot, 1, i < NB ? 200000 : 100000);
         if (i == 0) { /* one buyer will not buy from carol: preferences */
             o.excluded = (const uint8_t(*)[CHAIN_PK_BYTES])f.pk[FX_CAROL];
             o.nexcluded = 1;

@@ -18,9 +18,9 @@
  * A failure prints the seed. */
 #include "mtx_fixture.h"
 
-#define NP 8          /* participants: keys FX_ALICE .. FX_ALICE+7 */
-#define P0 FX_ALICE
-#define NSLOT 4
+#define NP     8 /* participants: keys FX_ALICE .. FX_ALICE+7 */
+#define P0     FX_ALICE
+#define NSLOT  4
 #define MINTED (500 * CHAIN_MICRO_PER_TOKEN)
 
 static int quick(void)
@@ -80,7 +80,8 @@ static void snap_free(struct snap *s)
     memset(s, 0, sizeof *s);
 }
 
-static void read_meta(struct fx *f, uint32_t c, uint32_t m, uint64_t slot, struct mkt_book_meta *out)
+static void read_meta(struct fx *f, uint32_t c, uint32_t m, uint64_t slot,
+                      struct mkt_book_meta *out)
 {
     uint8_t k[MKT_KEY_BOOK_BYTES];
     mkt_key_book(k, c, m, slot);
@@ -109,14 +110,17 @@ static void snap_book(struct fx *f, uint32_t c, uint32_t m, uint64_t slot, struc
     assert_int_equal(mdb_cursor_open(txn, f->c.store.state, &cur), 0);
     MDB_val k, v;
     size_t cap = 0;
-    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != MKT_KEY_ORDER_BYTES || memcmp(k.mv_data, "mkt/o/", 6) != 0)
             continue;
         ProtobufCMessage *msg;
-        assert_int_equal(chain_pb_unpack(&gl__mkt_order__descriptor, v.mv_data, v.mv_size, CHAIN_STATE_VALUE_MAX_BYTES, &msg),
+        assert_int_equal(chain_pb_unpack(&gl__mkt_order__descriptor, v.mv_data, v.mv_size,
+                                         CHAIN_STATE_VALUE_MAX_BYTES, &msg),
                          CHAIN_ERR_OK);
         Gl__MktOrder *o = (Gl__MktOrder *)msg;
-        if (o->status != MKT_ORDER_OPEN || o->commodity != c || o->market != m || o->slot_start_ms != slot) {
+        if (o->status != MKT_ORDER_OPEN || o->commodity != c || o->market != m ||
+            o->slot_start_ms != slot) {
             gl__mkt_order__free_unpacked(o, NULL);
             continue;
         }
@@ -146,7 +150,7 @@ struct refctx {
     struct fx *f;
     struct mkt_tx_params prm;
     uint32_t matrix[MKT_PARAMS_MAX_BUS * MKT_PARAMS_MAX_BUS];
-    int64_t shadow_balance;  /* the grid account's balance as clearings go on in one block */
+    int64_t shadow_balance; /* the grid account's balance as clearings go on in one block */
     int64_t fee_pool, clearing_pool, fee_rounding_pool; /* expected pool balances */
 };
 
@@ -176,7 +180,8 @@ static void core_run(const struct refctx *rc, const struct mkt_book *bk, struct 
     memset(out, 0, sizeof *out);
     if (rc->prm.mechanism == MKT_MECH_P2P) {
         bool uni = rc->prm.fee_model == MKT_TX_FEE_UNIFORM;
-        struct mkt_fees fees = {(uint8_t)(rc->prm.fee_model - 1), (int64_t)rc->prm.fee_rate_micro_per_kwh,
+        struct mkt_fees fees = {(uint8_t)(rc->prm.fee_model - 1),
+                                (int64_t)rc->prm.fee_rate_micro_per_kwh,
                                 uni ? MKT_PARAMS_MAX_BUS : rc->prm.nbus, uni ? NULL : rc->matrix};
         out->p2p = true;
         assert_int_equal(mkt_p2p_clear(bk, &fees, MKT_P2P_AUTO, &out->pp), MKT_OK);
@@ -222,7 +227,8 @@ static void ref_check(struct refctx *rc, struct snap *s, uint64_t t, bool by_ope
     size_t *map = calloc(s->n + 1, sizeof *map);
     uint8_t k[MKT_KEY_TARIFF_BYTES];
     mkt_key_tariff(k, s->c, s->slot);
-    Gl__MktTariffState *tf = (Gl__MktTariffState *)mt_get(f, k, sizeof k, &gl__mkt_tariff_state__descriptor);
+    Gl__MktTariffState *tf =
+        (Gl__MktTariffState *)mt_get(f, k, sizeof k, &gl__mkt_tariff_state__descriptor);
     struct mkt_grid grid = {0, 0, rc->prm.grid_bus};
     if (tf) {
         grid.retail_micro_per_kwh = (int64_t)tf->retail;
@@ -348,7 +354,8 @@ static void ref_check(struct refctx *rc, struct snap *s, uint64_t t, bool by_ope
         } else {
             assert_int_equal(fl->received, nano[j] / 1000);
             assert_int_equal(fl->paid, 0);
-            assert_int_equal(fl->margin_held, (uint64_t)((__int128)o->locked * co.fill[j] / (int64_t)o->open_wh));
+            assert_int_equal(fl->margin_held,
+                             (uint64_t)((__int128)o->locked * co.fill[j] / (int64_t)o->open_wh));
             recv += (int64_t)fl->received;
         }
         gl__mkt_fill__free_unpacked(fl, NULL);
@@ -530,8 +537,8 @@ static void random_block(struct day *d, bool intraday_phase)
         }
         int w = rand_participant(d);
         struct mkt_tx_order o = mt_simple(tu_below(&d->rng, 2) ? MKT_TX_BUY : MKT_TX_SELL,
-                                          MT_SLOT(tu_below(&d->rng, NSLOT)), 1 + tu_below(&d->rng, 20000),
-                                          tu_below(&d->rng, 600000));
+                                          MT_SLOT(tu_below(&d->rng, NSLOT)),
+                                          1 + tu_below(&d->rng, 20000), tu_below(&d->rng, 600000));
         o.commodity = 1 + (uint32_t)tu_below(&d->rng, 2);
         o.market = intraday_phase || tu_below(&d->rng, 4) == 0 ? MKT_INTRADAY : MKT_DAY_AHEAD;
         if (intraday_phase && tu_below(&d->rng, 10) == 0)
@@ -551,7 +558,8 @@ static void random_block(struct day *d, bool intraday_phase)
         if (tu_below(&d->rng, 5) == 0) {
             o.nallowed = tu_below(&d->rng, 4);
             for (size_t j = 0; j < o.nallowed; j++)
-                memcpy(allowed[j], f->pk[P0 + (int)j * 2 + (int)tu_below(&d->rng, 2)], CHAIN_PK_BYTES);
+                memcpy(allowed[j], f->pk[P0 + (int)j * 2 + (int)tu_below(&d->rng, 2)],
+                       CHAIN_PK_BYTES);
             if (o.nallowed && tu_below(&d->rng, 2))
                 memcpy(allowed[0], f->pk[FX_SHADOW], CHAIN_PK_BYTES); /* the grid */
             o.nexcluded = tu_below(&d->rng, 3);
@@ -590,7 +598,8 @@ static void one_day(uint64_t seed)
     for (int w = P0; w < P0 + NP; w++) {
         d->m.start[w] = w < P0 + 3 ? FX_START_BALANCE : MINTED;
         d->m.deposit[w] = tu_below(&d->rng, 3) ? tu_below(&d->rng, 100000) : 0;
-        assert_int_equal(mt_register(f, w, (uint32_t)tu_below(&d->rng, 4), tu_below(&d->rng, 2), d->m.deposit[w]),
+        assert_int_equal(mt_register(f, w, (uint32_t)tu_below(&d->rng, 4), tu_below(&d->rng, 2),
+                                     d->m.deposit[w]),
                          CHAIN_ERR_OK);
     }
     struct mkt_tx_params *prm = &d->rc.prm;
@@ -602,8 +611,9 @@ static void one_day(uint64_t seed)
     if (prm->fee_model != MKT_TX_FEE_UNIFORM) {
         for (uint32_t i = 0; i < 4; i++)
             for (uint32_t j = 0; j < 4; j++)
-                d->rc.matrix[i * 4 + j] = prm->fee_model == MKT_TX_FEE_ZONAL ? (i > j ? i - j : j - i)
-                                                                                 : (uint32_t)tu_below(&d->rng, 20);
+                d->rc.matrix[i * 4 + j] = prm->fee_model == MKT_TX_FEE_ZONAL
+                                              ? (i > j ? i - j : j - i)
+                                              : (uint32_t)tu_below(&d->rng, 20);
         prm->fee_matrix = d->rc.matrix;
     }
     prm->price_max = 1000000;
@@ -614,8 +624,9 @@ static void one_day(uint64_t seed)
         for (int s = 0; s < NSLOT; s++)
             if (tu_below(&d->rng, 3)) {
                 uint64_t retail = 200000 + tu_below(&d->rng, 200000);
-                assert_int_equal(mt_tariff(f, FX_SHADOW, c, MT_SLOT(s), retail, tu_below(&d->rng, retail / 2)),
-                                 CHAIN_ERR_OK);
+                assert_int_equal(
+                    mt_tariff(f, FX_SHADOW, c, MT_SLOT(s), retail, tu_below(&d->rng, retail / 2)),
+                    CHAIN_ERR_OK);
             }
 
     /* Before the day-ahead gate: orders, cancels and now and then an operator's clearing. */
@@ -660,7 +671,8 @@ static void one_day(uint64_t seed)
     for (int w = P0; w < P0 + NP; w++) {
         struct chain_account a = fx_account(f, f->pk[w]);
         assert_int_equal(a.locked, (int64_t)d->m.deposit[w] + held[w]);
-        assert_int_equal(a.balance, d->m.start[w] - (int64_t)d->m.deposit[w] - paid[w] + recv[w] - held[w]);
+        assert_int_equal(a.balance,
+                         d->m.start[w] - (int64_t)d->m.deposit[w] - paid[w] + recv[w] - held[w]);
     }
     fx_close(f);
     free(d->m.ids);
@@ -676,13 +688,14 @@ static void test_random_days_keep_supply_and_agree_with_a_naive_reference(void *
         print_message("market-tx property: seed %d\n", s);
         one_day((uint64_t)s);
     }
-    print_message("market-tx property: %zu orders placed, %zu refused; %zu books cleared and checked, "
-                  "%zu orders filled, %zu pair trades (%zu with the grid), %zu orders out of validity, "
-                  "%zu clearings with an unfunded grid\n",
-                  stats.placed, stats.refused, stats.books, stats.filled_orders, stats.trades, stats.grid_trades,
-                  stats.skipped_invalid, stats.unfunded);
-    assert_true(stats.books > 0 && stats.filled_orders > 0 && stats.trades > 0 && stats.grid_trades > 0 &&
-                stats.skipped_invalid > 0 && stats.unfunded > 0);
+    print_message(
+        "market-tx property: %zu orders placed, %zu refused; %zu books cleared and checked, "
+        "%zu orders filled, %zu pair trades (%zu with the grid), %zu orders out of validity, "
+        "%zu clearings with an unfunded grid\n",
+        stats.placed, stats.refused, stats.books, stats.filled_orders, stats.trades,
+        stats.grid_trades, stats.skipped_invalid, stats.unfunded);
+    assert_true(stats.books > 0 && stats.filled_orders > 0 && stats.trades > 0 &&
+                stats.grid_trades > 0 && stats.skipped_invalid > 0 && stats.unfunded > 0);
 }
 
 int main(void)
