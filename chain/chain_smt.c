@@ -913,15 +913,88 @@ struct sort_ent {
     size_t key_len; /* >= 16 */
 };
 
-static int cmp_sort_ent(const void *a, const void *b)
+static bool ent_less(const struct sort_ent *x, const struct sort_ent *y)
 {
-    const struct sort_ent *x = a, *y = b;
     if (x->k0 != y->k0)
-        return x->k0 < y->k0 ? -1 : 1;
+        return x->k0 < y->k0;
     if (x->k1 != y->k1)
-        return x->k1 < y->k1 ? -1 : 1;
+        return x->k1 < y->k1;
     assert(x->key_len == y->key_len);
-    return memcmp(x->key + 16, y->key + 16, x->key_len - 16u);
+    return memcmp(x->key + 16, y->key + 16, x->key_len - 16u) < 0;
+}
+
+static void ent_swap(struct sort_ent *a, struct sort_ent *b)
+{
+    struct sort_ent t = *a;
+    *a = *b;
+    *b = t;
+}
+
+static void ent_sift_down(struct sort_ent *e, size_t root, size_t n)
+{
+    for (;;) {
+        size_t child = 2 * root + 1;
+        if (child >= n)
+            return;
+        if (child + 1 < n && ent_less(&e[child], &e[child + 1]))
+            child++;
+        if (!ent_less(&e[root], &e[child]))
+            return;
+        ent_swap(&e[root], &e[child]);
+        root = child;
+    }
+}
+
+/* Introsort (quicksort, median of three, heapsort past a depth limit so no
+ * input is quadratic, insertion sort for short runs), with the comparison
+ * inlined: glibc's qsort spent more on calls and copies than on comparing. */
+static void ent_sort(struct sort_ent *e, size_t n, unsigned depth)
+{
+    while (n > 16) {
+        if (depth == 0) {
+            for (size_t i = n / 2; i-- > 0;)
+                ent_sift_down(e, i, n);
+            for (size_t i = n; i-- > 1;) {
+                ent_swap(&e[0], &e[i]);
+                ent_sift_down(e, 0, i);
+            }
+            return;
+        }
+        depth--;
+        size_t mid = n / 2;
+        if (ent_less(&e[mid], &e[0]))
+            ent_swap(&e[mid], &e[0]);
+        if (ent_less(&e[n - 1], &e[0]))
+            ent_swap(&e[n - 1], &e[0]);
+        if (ent_less(&e[n - 1], &e[mid]))
+            ent_swap(&e[n - 1], &e[mid]);
+        struct sort_ent pivot = e[mid];
+        size_t i = 0, j = n - 1;
+        for (;;) { /* Hoare partition: e[0..j] <= pivot <= e[j+1..n) */
+            while (ent_less(&e[i], &pivot))
+                i++;
+            while (ent_less(&pivot, &e[j]))
+                j--;
+            if (i >= j)
+                break;
+            ent_swap(&e[i], &e[j]);
+            i++;
+            j--;
+        }
+        /* recurse into the smaller part, loop on the larger */
+        size_t left = j + 1;
+        if (left < n - left) {
+            ent_sort(e, left, depth);
+            e += left;
+            n -= left;
+        } else {
+            ent_sort(e + left, n - left, depth);
+            n = left;
+        }
+    }
+    for (size_t i = 1; i < n; i++)
+        for (size_t k = i; k > 0 && ent_less(&e[k], &e[k - 1]); k--)
+            ent_swap(&e[k], &e[k - 1]);
 }
 
 /* Sorts n elements of size stride at base by their first key_len bytes.
@@ -944,7 +1017,12 @@ static int sort_by_key(void *base, size_t n, size_t stride, size_t key_len)
         const uint8_t *k = tmp + i * stride;
         ents[i] = (struct sort_ent){get_be64(k), get_be64(k + 8), k, key_len};
     }
-    qsort(ents, n, sizeof *ents, cmp_sort_ent);
+    unsigned depth = 0;
+    for (size_t m = n; m > 1; m >>= 1)
+        depth += 2;
+    ent_sort(ents, n, depth);
+    for (size_t i = 1; i < n; i++)
+        assert(!ent_less(&ents[i], &ents[i - 1]));
     for (size_t i = 0; i < n; i++)
         memcpy(p + i * stride, ents[i].key, stride);
     free(ents);
