@@ -43,3 +43,12 @@ if(GL_RPC_PYTHON3 AND TARGET gridnode AND TARGET bench_node_load)
     set_tests_properties(integration/test_gridctl_${engine} PROPERTIES TIMEOUT 180 RUN_SERIAL TRUE)
   endforeach()
 endif()
+
+# ---- the shadow-centre API, events and metrics (part "api") ----
+if(TARGET rpc_test_rpc_shadow)
+  target_link_libraries(rpc_test_rpc_shadow PRIVATE glrpc glclient PkgConfig::GLRPC_EVENT Threads::Threads)
+  set_tests_properties(rpc/test_rpc_shadow PROPERTIES TIMEOUT 120)
+endif()
+if(TARGET fuzz_rpc_shadow_auth)
+  target_link_libraries(fuzz_rpc_shadow_auth PRIVATE glrpc)
+endif()

@@ -129,7 +129,13 @@ static char *header_end(char *buf, size_t len)
 int node_http_post(const struct node_http_url *u, const char *body, size_t len, int *status, char **resp,
                    size_t *resp_len, char *err, size_t errlen)
 {
-    char head[512];
+    return node_http_post_ex(u, NULL, body, len, status, resp, resp_len, err, errlen);
+}
+
+int node_http_post_ex(const struct node_http_url *u, const char *extra_headers, const char *body, size_t len,
+                      int *status, char **resp, size_t *resp_len, char *err, size_t errlen)
+{
+    char head[1024];
     char *buf = NULL;
     size_t cap = 0, n = 0;
     *resp = NULL;
@@ -139,8 +145,8 @@ int node_http_post(const struct node_http_url *u, const char *body, size_t len, 
         return -1;
     int hl = snprintf(head, sizeof head,
                       "POST %s HTTP/1.1\r\nHost: %s:%u\r\nContent-Type: application/json\r\n"
-                      "Accept: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-                      u->path, u->host, (unsigned)u->port, len);
+                      "Accept: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n",
+                      u->path, u->host, (unsigned)u->port, len, extra_headers ? extra_headers : "");
     if (hl < 0 || (size_t)hl >= sizeof head || send_all(fd, head, (size_t)hl) || send_all(fd, body, len)) {
         snprintf(err, errlen, "cannot send the request to http://%s:%u: %s", u->host, (unsigned)u->port,
                  strerror(errno));

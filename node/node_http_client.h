@@ -35,6 +35,12 @@ int node_http_post(const struct node_http_url *u, const char *body, size_t len, 
                    char **resp /* OUT */, size_t *resp_len /* OUT */, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* node_http_post with extra header lines (each "Name: value\r\n"; NULL for
+ * none; at most ~500 bytes): the shadow-centre API's signature header. */
+int node_http_post_ex(const struct node_http_url *u, const char *extra_headers, const char *body, size_t len,
+                      int *status /* OUT */, char **resp /* OUT */, size_t *resp_len /* OUT */, char *err,
+                      size_t errlen) __attribute__((warn_unused_result));
+
 /* One JSON-RPC call: params is stolen (NULL for none).  Returns the result
  * (a new reference), or NULL with a message in err; when the node answered
  * with a JSON-RPC error, *rpc_code is its code (else 0) and *rpc_data its

@@ -37,7 +37,14 @@
     X(NOT_FOUND, -32002, "not found")                                                          \
     X(TOO_LARGE, -32003, "request too large")                                                  \
     X(MEMPOOL_FULL, -32004, "the mempool is full; retry in a moment")                          \
-    X(UNAVAILABLE, -32005, "the node cannot answer this yet")
+    X(UNAVAILABLE, -32005, "the node cannot answer this yet")                                  \
+    X(AUTH_MISSING, -32010, "the request is not signed: add an X-Gridledger-Signature header")  \
+    X(AUTH_MALFORMED, -32011, "the X-Gridledger-Signature header is malformed")                \
+    X(AUTH_BAD_SIG, -32012, "the request signature does not verify")                           \
+    X(AUTH_REPLAYED, -32013, "the request nonce is not above the last one accepted from this key") \
+    X(AUTH_STALE, -32014, "the request nonce (its time in ms) is outside the accepted window")  \
+    X(AUTH_NOT_SHADOW, -32015, "the signing key does not hold the shadow-centre role")         \
+    X(BANK_REF_CONFLICT, -32016, "this bank_ref was already used for another account or amount")
 
 enum rpc_err {
 #define RPC_ERR_ENUM_(name, code, msg) RPC_ERR_##name = (code),
@@ -66,6 +73,14 @@ enum rpc_refusal {
 #undef RPC_REFUSE_ENUM_
 };
 
+/* What the node counts for GET /metrics (rpc_node_ops.metrics). */
+struct rpc_node_metrics {
+    uint64_t txs_committed;  /* since the node started */
+    uint64_t mempool_txs;    /* admitted, waiting */
+    uint64_t mempool_bytes;
+    uint64_t peers_up;
+};
+
 struct rpc_node_ops {
     void *ctx;
     /* fill engine ("raft"/"pbft"), validators (hex keys), peers up, node key, role */
@@ -78,6 +93,12 @@ struct rpc_node_ops {
     /* optional (may be NULL): the stable name of a node error code that is
        neither a chain_err nor an RPC_REFUSE_* code (extension to iface.md) */
     const char *(*err_name)(void *ctx, int code);
+    /* optional (may be NULL): the next nonce for an account counting the
+       node's mempool (the shadow API signs with it); NULL: the committed
+       nonce, raised past the nonces this server used itself */
+    int (*next_nonce)(void *ctx, const uint8_t pk[32], uint64_t *nonce /* OUT */);
+    /* optional (may be NULL): counters for GET /metrics */
+    int (*metrics)(void *ctx, struct rpc_node_metrics *out /* OUT */);
 };
 
 /* ---- dispatch without HTTP ---- */
@@ -85,6 +106,7 @@ struct rpc_node_ops {
 struct rpc_api {
     struct chain *chain;              /* borrowed; committed state is read through it */
     const struct rpc_node_ops *ops;   /* borrowed; a NULL op answers UNAVAILABLE */
+    void *shadow;                     /* internal: the shadow server of shadow methods */
 };
 
 /* Handle one request body (a JSON-RPC request or batch).  *out is the
@@ -108,5 +130,80 @@ int rpc_server_open(struct rpc_server **out, struct event_base *base, struct cha
     __attribute__((warn_unused_result));
 uint16_t rpc_server_port(const struct rpc_server *s); /* the bound port (port 0 asks the OS) */
 void rpc_server_close(struct rpc_server *s);          /* accepts NULL */
+
+/* ---- events: GET /events (server-sent events), GET /metrics ----
+ *
+ * The node calls rpc_server_on_commit after every committed block (on the
+ * event base's thread): SSE clients get an event "block" with height, hash,
+ * tx count, state root and time, and so does the MQTT broker when one is
+ * configured.  Other modules publish their own event types (e.g. "clearing")
+ * with rpc_server_publish; json is borrowed. */
+void rpc_server_on_commit(struct rpc_server *s, const struct chain_exec_result *r);
+void rpc_server_publish(struct rpc_server *s, const char *type, const json_t *json);
+
+#define RPC_SSE_MAX_CLIENTS 64u          /* more: 503 */
+#define RPC_SSE_MAX_BUFFERED (1u << 20)  /* a client this far behind is dropped */
+
+/* ---- the shadow-centre API (rpc_shadow.c; rpc/README.md, "Shadow-centre API") ----
+ *
+ * A second listener, apart from the public one, for the grid company's
+ * back office: recharge, payouts, confirm_payout, reconciliation.  Every
+ * request is POST / with the header
+ *   X-Gridledger-Signature: key=<64 hex>, nonce=<decimal>, sig=<128 hex>
+ * where sig is Ed25519 by key over rpc_shadow_signed_msg(chain_id, nonce,
+ * body).  nonce is the client's clock in ms: it must be strictly above the
+ * last one accepted from that key and within window_ms of the server's
+ * clock (so a captured request cannot be replayed, not even after a
+ * restart).  The key must hold the shadow-centre role in committed state or
+ * be listed in allowed_keys. */
+#define RPC_SHADOW_SIG_HEADER "X-Gridledger-Signature"
+#define RPC_SHADOW_HEADER_MAX 256u            /* longer: AUTH_MALFORMED */
+#define RPC_SHADOW_DEFAULT_WINDOW_MS 300000u  /* 5 minutes */
+#define RPC_SHADOW_MAX_INFLIGHT 4096u         /* bank_refs submitted and not yet committed */
+#define RPC_SHADOW_PAYOUTS_MAX_LIMIT 1000u
+#define RPC_SHADOW_DOMAIN "gridledger/shadow-rpc/v1"
+
+struct rpc_shadow_auth {
+    uint8_t key[32];
+    uint64_t nonce;
+    uint8_t sig[64];
+};
+
+/* Parse the header value (len bytes, need not be NUL-terminated).  Returns
+ * 0, or -1 (RPC_ERR_AUTH_MALFORMED) with a static reason in *why. */
+int rpc_shadow_auth_parse(const char *value, size_t len, struct rpc_shadow_auth *out /* OUT */,
+                          const char **why) __attribute__((warn_unused_result));
+/* Format a header value into out (at least RPC_SHADOW_HEADER_MAX bytes). */
+void rpc_shadow_auth_format(const struct rpc_shadow_auth *a, char *out, size_t outlen);
+/* Sign body for chain_id with nonce: fills a. */
+void rpc_shadow_auth_sign(struct rpc_shadow_auth *a /* OUT */, const char *chain_id, uint64_t nonce,
+                          const char *body, size_t len, const uint8_t pk[32], const uint8_t sk[64]);
+/* 0 when a->sig is a's key's signature over (chain_id, nonce, body), else -1. */
+int rpc_shadow_auth_verify(const struct rpc_shadow_auth *a, const char *chain_id, const char *body,
+                           size_t len) __attribute__((warn_unused_result));
+
+struct rpc_shadow_config {
+    const uint8_t *pk;   /* 32 bytes: the node's shadow-centre key that signs Mint and
+                            PayoutConfirm; NULL: recharge and confirm_payout are UNAVAILABLE */
+    const uint8_t *sk;   /* 64 bytes, copied */
+    const uint8_t (*allowed_keys)[32]; /* request keys accepted without the role; copied */
+    size_t nallowed;
+    uint64_t window_ms;  /* 0: RPC_SHADOW_DEFAULT_WINDOW_MS */
+    uint64_t (*now_ms)(void *ctx); /* NULL: the wall clock (tests inject one) */
+    void *clock_ctx;
+};
+
+struct rpc_shadow;
+int rpc_shadow_open(struct rpc_shadow **out, struct event_base *base, struct chain *c,
+                    const struct rpc_node_ops *ops, const struct rpc_shadow_config *cfg, const char *host,
+                    uint16_t port) __attribute__((warn_unused_result));
+uint16_t rpc_shadow_port(const struct rpc_shadow *s);
+void rpc_shadow_close(struct rpc_shadow *s); /* accepts NULL */
+/* The dispatcher behind the listener, without HTTP (tests, fuzzing):
+ * header is the X-Gridledger-Signature value or NULL.  *http_status is 200,
+ * or 401/403 for an authentication failure. */
+int rpc_shadow_dispatch(struct rpc_shadow *s, const char *header, const char *body, size_t len,
+                        char **out /* OUT */, size_t *out_len /* OUT */, int *http_status /* OUT */)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -47,8 +47,7 @@ int rpc_hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t n)
     return 0;
 }
 
-/* A new JSON string with the lower-case hex of b[0..n).  NULL on out of memory. */
-static json_t *hex_json(const uint8_t *b, size_t n)
+json_t *rpc_hex_json(const uint8_t *b, size_t n)
 {
     char *s = malloc(2 * n + 1);
     if (!s)
@@ -58,6 +57,10 @@ static json_t *hex_json(const uint8_t *b, size_t n)
     free(s);
     return j;
 }
+
+#define hex_json rpc_hex_json
+#define code_name rpc_code_name
+#define code_message rpc_code_message
 
 /* ---- params ---- */
 
@@ -169,7 +172,7 @@ static const char *refusal_message(int code)
 }
 
 /* The stable name of a chain, market or node result code ("BAD_SIG"). */
-static const char *code_name(const struct rpc_api *api, int code)
+const char *rpc_code_name(const struct rpc_api *api, int code)
 {
     if (code == 0)
         return "OK";
@@ -185,7 +188,7 @@ static const char *code_name(const struct rpc_api *api, int code)
     return "UNKNOWN";
 }
 
-static const char *code_message(int code)
+const char *rpc_code_message(int code)
 {
     const char *m = refusal_message(code);
     if (m)

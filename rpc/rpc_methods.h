@@ -32,6 +32,23 @@ struct rpc_method {
 /* The method of that name, or NULL. */
 const struct rpc_method *rpc_method_find(const char *name);
 
+/* A method table: lookup and the list of names for METHOD_NOT_FOUND. */
+struct rpc_table {
+    const struct rpc_method *(*find)(const char *name);
+    const char *names;
+};
+
+/* rpc_dispatch over another table (the shadow API's). */
+int rpc_dispatch_table(const struct rpc_api *api, const struct rpc_table *t, const char *body, size_t len,
+                       char **out /* OUT */, size_t *out_len /* OUT */) __attribute__((warn_unused_result));
+
+/* A new JSON string with the lower-case hex of b[0..n); NULL on out of memory. */
+json_t *rpc_hex_json(const uint8_t *b, size_t n);
+
+/* The stable name ("BAD_NONCE") and message of a chain, market or node result code. */
+const char *rpc_code_name(const struct rpc_api *api, int code);
+const char *rpc_code_message(int code);
+
 /* Decode lower- or upper-case hex of exactly 2*n digits into out.  Returns
  * 0, or -1 on a bad digit or length. */
 int rpc_hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t n);

@@ -122,7 +122,7 @@ static int check_param_names(const struct rpc_method *m, json_t *params, struct 
 
 /* Handle one request object.  Returns the response, or NULL when none is due
  * (a notification) or out of memory (*oom set). */
-static json_t *handle_one(const struct rpc_api *api, json_t *req, int *oom)
+static json_t *handle_one(const struct rpc_api *api, const struct rpc_table *t, json_t *req, int *oom)
 {
     struct rpc_error err = {.code = 0, .data = NULL};
     json_t *id = NULL, *resp = NULL;
@@ -157,14 +157,12 @@ static json_t *handle_one(const struct rpc_api *api, json_t *req, int *oom)
         rpc_fail(&err, RPC_ERR_INVALID_REQUEST, "\"method\" must be a string, e.g. \"status\"");
         goto error;
     }
-    const struct rpc_method *m = rpc_method_find(json_string_value(method));
+    const struct rpc_method *m = t->find(json_string_value(method));
     if (!m) {
         if (notification)
             return NULL;
-        rpc_fail(&err, RPC_ERR_METHOD_NOT_FOUND,
-                 "no method \"%.64s\"; see rpc/README.md for the list (status, submit_tx, submit_txs, "
-                 "get_block, get_tx, get_account, get_header, get_state)",
-                 json_string_value(method));
+        rpc_fail(&err, RPC_ERR_METHOD_NOT_FOUND, "no method \"%.64s\"; see rpc/README.md for the list (%s)",
+                 json_string_value(method), t->names);
         goto error;
     }
     json_t *params = json_object_get(req, "params");
@@ -214,7 +212,16 @@ error:
     return resp;
 }
 
+static const struct rpc_table PUBLIC_TABLE = {
+    rpc_method_find, "status, submit_tx, submit_txs, get_block, get_tx, get_account, get_header, get_state"};
+
 int rpc_dispatch(const struct rpc_api *api, const char *body, size_t len, char **out, size_t *out_len)
+{
+    return rpc_dispatch_table(api, &PUBLIC_TABLE, body, len, out, out_len);
+}
+
+int rpc_dispatch_table(const struct rpc_api *api, const struct rpc_table *t, const char *body, size_t len,
+                       char **out, size_t *out_len)
 {
     json_t *resp = NULL;
     int oom = 0;
@@ -250,7 +257,7 @@ int rpc_dispatch(const struct rpc_api *api, const char *body, size_t len, char *
         } else {
             resp = json_array();
             for (size_t i = 0; resp && i < n && !oom; i++) {
-                json_t *r = handle_one(api, json_array_get(req, i), &oom);
+                json_t *r = handle_one(api, t, json_array_get(req, i), &oom);
                 if (r && json_array_append_new(resp, r) != 0)
                     oom = 1;
             }
@@ -261,7 +268,7 @@ int rpc_dispatch(const struct rpc_api *api, const char *body, size_t len, char *
             }
         }
     } else {
-        resp = handle_one(api, req, &oom);
+        resp = handle_one(api, t, req, &oom);
         if (!resp && !oom) {
             json_decref(req);
             return 0;
