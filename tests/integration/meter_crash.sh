@@ -56,3 +56,4 @@ echo "crash test: $kills kills, $committed slots committed, $printed printed, $r
 [ $((committed - printed)) -le $((2 * kills)) ] || { echo "too many unprinted commits"; exit 1; }
 [ "$committed" -ge 20 ] || { echo "too few slots metered"; exit 1; }
 [ "$refused" -ge 1 ] || { echo "no stale checkpoint was exercised; raise CYCLES"; exit 1; }
+no_sanitizer_reports

@@ -9,6 +9,13 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
 T=$(mktemp -d "${TMPDIR:-/tmp}/gl-meter-XXXXXX")
 PIDS=()
+# Under the ASan/UBSan build a report in any log fails the test.
+no_sanitizer_reports() {
+  if grep -lE 'AddressSanitizer|LeakSanitizer|runtime error:' "$T"/*.err 2>/dev/null; then
+    grep -hE -A5 'AddressSanitizer|LeakSanitizer|runtime error:' "$T"/*.err | head -40
+    exit 1
+  fi
+}
 cleanup() {
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done

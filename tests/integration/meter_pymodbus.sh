@@ -63,3 +63,4 @@ if clean < 2:
     sys.exit("only %d clean slots" % clean)
 print("pymodbus EM24: %d readings, %d clean, values in whole 100 Wh steps" % (len(rows), clean))
 PY
+no_sanitizer_reports

@@ -33,3 +33,4 @@ echo "RPC: $made_before readings made while the node was down, $made made, $comm
 # the committed ones are the first ones, in slot (= nonce) order
 diff <(grep '^slot ' "$T/gm.out" | awk '{print $2}' | head -n "$committed") \
      <(grep '^committed' "$T/gm.out" | awk '{print $3}') || { echo "commit order differs"; exit 1; }
+no_sanitizer_reports

@@ -23,3 +23,4 @@ clean=$(grep -c '^slot .* flags 0 ' "$T/gm.out" || true)
 fails=$(grep -c 'poll failed' "$T/gm.err" || true)
 echo "RTU over socat: $n readings, $clean clean, $fails failed polls"
 [ "$n" -ge 3 ] && [ "$clean" -ge 2 ] || { cat "$T/gm.err"; exit 1; }
+no_sanitizer_reports
