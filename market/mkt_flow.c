@@ -576,6 +576,7 @@ struct ns_arc {
 
 struct ns {
     uint32_t n, m;              /* real nodes (node n is the root), real arcs */
+    uint64_t work;              /* arcs priced + nodes moved so far */
     struct ns_arc *arc;         /* m + n: arc m + v is the artificial v -> root */
     int64_t *cap, *flow;        /* m + n */
     int8_t *state;              /* m */
@@ -591,7 +592,7 @@ struct ns {
  * last, partial block).  Returns the arc, or NONE when every arc is
  * optimal.  The hot loop of the whole solver: two plain passes (next..m,
  * 0..next) over packed arcs, so that it keeps its variables in registers. */
-static uint32_t ns_entering(const struct ns *s, uint32_t *next, uint32_t block)
+static uint32_t ns_entering(struct ns *s, uint32_t *next, uint32_t block)
 {
     const struct ns_arc *arc = s->arc;
     const int8_t *state = s->state;
@@ -622,8 +623,10 @@ static uint32_t ns_entering(const struct ns *s, uint32_t *next, uint32_t block)
             cnt = block;
         }
     }
+    s->work += m;
     return best; /* a whole round: the best of its last block, or NONE */
 found:
+    s->work += e >= start ? e - start + 1 : m - start + e + 1;
     *next = e + 1 < m ? e + 1 : 0;
     return best;
 }
@@ -661,7 +664,7 @@ static void ns_retree(struct ns *s, uint32_t e_in, uint32_t u_in, uint32_t v_in,
      * a maximal stretch of one key, and there are at most as many runs as
      * nodes.  Prices and depths are updated on the way. */
     uint32_t *run_first = s->run_first, *run_last = s->run_last, *run_key = s->run_key;
-    uint32_t j = k, nruns = 0, x = u_out, prev = NONE, mid = NONE;
+    uint32_t j = k, nruns = 0, x = u_out, prev = NONE, mid = NONE, size = 0;
     do {
         uint32_t dx = s->depth[x];
         while (j < k && dx <= d0 + k - j)
@@ -678,10 +681,12 @@ static void ns_retree(struct ns *s, uint32_t e_in, uint32_t u_in, uint32_t v_in,
         }
         s->depth[x] = (uint32_t)((int64_t)dx + dbase + 2 * (int64_t)j);
         s->pi[x] += sigma;
+        size++;
         prev = x;
         x = s->thread[x];
     } while (s->depth[x] > d0);
     run_last[nruns - 1] = prev;
+    s->work += size;
     uint32_t last = prev; /* the old segment is u_out .. last */
     assert(mid != NONE && mid == k && run_first[mid] == u_in);
 
@@ -799,8 +804,10 @@ static uint32_t isqrt32(uint32_t v)
     return r;
 }
 
-int mkt_flow_circulation_simplex(uint32_t nnodes, const struct mkt_arc *arcs, uint32_t narcs,
-                                 int64_t *flow)
+#define NS_GAVE_UP 1 /* ns_solve: over its work limit, nothing written to flow */
+
+static int ns_solve(uint32_t nnodes, const struct mkt_arc *arcs, uint32_t narcs,
+                    uint64_t work_limit, int64_t *flow)
 {
     int rc = MKT_ERR_NOMEM;
     struct ns s = {.n = nnodes, .m = narcs};
@@ -883,6 +890,10 @@ int mkt_flow_circulation_simplex(uint32_t nnodes, const struct mkt_arc *arcs, ui
         uint32_t e = narcs ? ns_entering(&s, &next, block) : NONE;
         if (e == NONE)
             break;
+        if (s.work > work_limit) {
+            rc = NS_GAVE_UP;
+            goto fail;
+        }
         ns_pivot(&s, e);
     }
     for (uint32_t k = 0; k < narcs; k++) {
@@ -909,5 +920,28 @@ fail:
     free(s.run_last);
     free(s.run_key);
     free(pos);
+    return rc;
+}
+
+int mkt_flow_circulation_simplex(uint32_t nnodes, const struct mkt_arc *arcs, uint32_t narcs,
+                                 uint64_t work_limit, int64_t *flow)
+{
+    assert(nnodes > 0 && (narcs == 0 || (arcs && flow)));
+    int64_t cmax = 0;
+    for (uint32_t k = 0; k < narcs; k++) {
+        int64_t c = arcs[k].cost < 0 ? -arcs[k].cost : arcs[k].cost;
+        cmax = c > cmax ? c : cmax;
+    }
+    /* The limit applies only where cost scaling can take over (its price
+     * bound, checked as in mkt_flow_circulation); elsewhere the simplex runs
+     * to the end. */
+    __int128 scale = (__int128)nnodes + 1;
+    int cs_fits = 10 * scale * scale * cmax <= INT64_MAX && narcs <= UINT32_MAX / 2 - 1 &&
+                  nnodes <= UINT32_MAX / (2 * ALPHA);
+    if (work_limit == 0)
+        work_limit = MKT_FLOW_SIMPLEX_WORK_PER_ARC * ((uint64_t)narcs + nnodes) + (UINT64_C(1) << 20);
+    int rc = ns_solve(nnodes, arcs, narcs, cs_fits ? work_limit : UINT64_MAX, flow);
+    if (rc == NS_GAVE_UP)
+        rc = mkt_flow_circulation(nnodes, arcs, narcs, flow);
     return rc;
 }

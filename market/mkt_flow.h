@@ -24,10 +24,17 @@ int mkt_flow_circulation(uint32_t nnodes, const struct mkt_arc *arcs, uint32_t n
 
 /* The same problem by the primal network simplex (block search, strongly
  * feasible trees; mkt_flow.c): faster than cost scaling on the dense P2P
- * networks (one arc per pair), slower on the aggregated bus networks, where
- * it stalls on degenerate pivots.  Deterministic, exact; same errors (the
- * overflow bound is 4 (nnodes + 1) times the largest cost). */
+ * networks (one arc per pair), much slower on aggregated networks with few
+ * nodes and many parallel arcs.  The simplex has no polynomial bound, so it
+ * counts its work (arcs priced plus tree nodes moved) and, past work_limit
+ * (0: MKT_FLOW_SIMPLEX_WORK_PER_ARC per arc and node, plus 2^20), starts over
+ * with cost scaling -- when cost scaling's own overflow bound admits the
+ * instance; otherwise it runs to the end.  The work is counted the same way
+ * everywhere, so the choice and the flow are deterministic.  Exact; same
+ * errors (the simplex's overflow bound is 4 (nnodes + 1) times the largest
+ * cost). */
+#define MKT_FLOW_SIMPLEX_WORK_PER_ARC 256 /* dense P2P books need 20-40 */
 int mkt_flow_circulation_simplex(uint32_t nnodes, const struct mkt_arc *arcs, uint32_t narcs,
-                                 int64_t *flow /* OUT, narcs */) MKT_MUST_USE;
+                                 uint64_t work_limit, int64_t *flow /* OUT, narcs */) MKT_MUST_USE;
 
 #endif

@@ -380,7 +380,7 @@ int mkt_p2p_clear(const struct mkt_book *book, const struct mkt_fees *fees, uint
      * degenerate pivots), network simplex on the dense one (measured in
      * bench_lemon: several times faster there). */
     rc = bus_form ? mkt_flow_circulation(nnodes, arcs, (uint32_t)m, flow)
-                  : mkt_flow_circulation_simplex(nnodes, arcs, (uint32_t)m, flow);
+                  : mkt_flow_circulation_simplex(nnodes, arcs, (uint32_t)m, 0, flow);
     if (rc)
         goto fail;
     __int128 cost = 0;

@@ -20,6 +20,11 @@
 
 typedef int (*solver_fn)(uint32_t, const struct mkt_arc *, uint32_t, int64_t *);
 
+static int simplex(uint32_t n, const struct mkt_arc *a, uint32_t m, int64_t *f)
+{
+    return mkt_flow_circulation_simplex(n, a, m, 0, f);
+}
+
 /* Residual arc k of the naive reference: 2j forward, 2j + 1 backward. */
 static int64_t res_cap(const struct mkt_arc *a, const int64_t *f, uint32_t k)
 {
@@ -149,7 +154,7 @@ static void check_against_naive(uint64_t seed, uint32_t n, uint32_t m, int64_t m
     naive(n, a, m, ref);
     check_feasible(n, a, m, ref);
     __int128 best = total_cost(a, m, ref);
-    solver_fn solvers[2] = {mkt_flow_circulation, mkt_flow_circulation_simplex};
+    solver_fn solvers[2] = {mkt_flow_circulation, simplex};
     for (int s = 0; s < 2; s++) {
         assert_int_equal(solvers[s](n, a, m, f), MKT_OK);
         check_feasible(n, a, m, f);
@@ -217,7 +222,7 @@ static void test_flow_solvers_agree_on_dense_transportation_networks(void **stat
                     a[m++] = (struct mkt_arc){2 + j, 2 + ns + i, 5000,
                                               -1 - (int64_t)tu_below(&r, 200000)};
         assert_int_equal(mkt_flow_circulation(n, a, m, f1), MKT_OK);
-        assert_int_equal(mkt_flow_circulation_simplex(n, a, m, f2), MKT_OK);
+        assert_int_equal(simplex(n, a, m, f2), MKT_OK);
         check_feasible(n, a, m, f1);
         check_feasible(n, a, m, f2);
         assert_true(total_cost(a, m, f1) == total_cost(a, m, f2));
@@ -252,7 +257,7 @@ static void test_flow_solvers_agree_on_larger_networks_with_hubs(void **state)
         int64_t *f1 = calloc(m, sizeof *f1), *f2 = calloc(m, sizeof *f2);
         assert_true(f1 && f2);
         assert_int_equal(mkt_flow_circulation(n, a, m, f1), MKT_OK);
-        assert_int_equal(mkt_flow_circulation_simplex(n, a, m, f2), MKT_OK);
+        assert_int_equal(simplex(n, a, m, f2), MKT_OK);
         check_feasible(n, a, m, f1);
         check_feasible(n, a, m, f2);
         if (total_cost(a, m, f1) != total_cost(a, m, f2))
@@ -266,6 +271,37 @@ static void test_flow_solvers_agree_on_larger_networks_with_hubs(void **state)
     assert_true(nontrivial >= 150); /* most instances have negative cycles to cancel */
 }
 
+/* Past its work limit the simplex starts over with cost scaling: with a
+ * limit of 1 the flow is cost scaling's, to the unit.  With the default
+ * limit the dense networks are solved by the simplex itself (its flows
+ * differ from cost scaling's on some of them: ties are broken otherwise). */
+static void test_flow_simplex_falls_back_to_cost_scaling_past_its_work_limit(void **state)
+{
+    (void)state;
+    int differ = 0;
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        struct tu_rng r = {seed + 900};
+        uint32_t ns = 20, nb = 20, n = 2 + ns + nb, m = 0;
+        struct mkt_arc a[20 * 20 + 41];
+        int64_t fcs[20 * 20 + 41], flim[20 * 20 + 41], fdef[20 * 20 + 41];
+        for (uint32_t j = 0; j < ns; j++)
+            a[m++] = (struct mkt_arc){0, 2 + j, 1 + (int64_t)tu_below(&r, 50), 0};
+        for (uint32_t i = 0; i < nb; i++)
+            a[m++] = (struct mkt_arc){2 + ns + i, 1, 1 + (int64_t)tu_below(&r, 50), 0};
+        a[m++] = (struct mkt_arc){1, 0, 5000, 0};
+        for (uint32_t j = 0; j < ns; j++)
+            for (uint32_t i = 0; i < nb; i++)
+                a[m++] = (struct mkt_arc){2 + j, 2 + ns + i, 50, -(int64_t)tu_below(&r, 4)};
+        assert_int_equal(mkt_flow_circulation(n, a, m, fcs), MKT_OK);
+        assert_int_equal(mkt_flow_circulation_simplex(n, a, m, 1, flim), MKT_OK);
+        assert_int_equal(mkt_flow_circulation_simplex(n, a, m, 0, fdef), MKT_OK);
+        assert_memory_equal(fcs, flim, m * sizeof *fcs);
+        assert_true(total_cost(a, m, fdef) == total_cost(a, m, fcs));
+        differ += memcmp(fcs, fdef, m * sizeof *fcs) != 0;
+    }
+    assert_true(differ > 0);
+}
+
 static void test_flow_refuses_networks_whose_prices_could_overflow(void **state)
 {
     (void)state;
@@ -273,7 +309,7 @@ static void test_flow_refuses_networks_whose_prices_could_overflow(void **state)
     int64_t f = 0;
     /* Both refuse before allocating anything for the nodes. */
     assert_int_equal(mkt_flow_circulation(UINT32_C(1) << 20, &a, 1, &f), MKT_ERR_BOOK_TOO_LARGE);
-    assert_int_equal(mkt_flow_circulation_simplex(UINT32_C(1) << 30, &a, 1, &f),
+    assert_int_equal(simplex(UINT32_C(1) << 30, &a, 1, &f),
                      MKT_ERR_BOOK_TOO_LARGE);
 }
 
@@ -284,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_flow_both_solvers_match_on_large_capacities_and_costs),
         cmocka_unit_test(test_flow_solvers_agree_on_dense_transportation_networks),
         cmocka_unit_test(test_flow_solvers_agree_on_larger_networks_with_hubs),
+        cmocka_unit_test(test_flow_simplex_falls_back_to_cost_scaling_past_its_work_limit),
         cmocka_unit_test(test_flow_refuses_networks_whose_prices_could_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
