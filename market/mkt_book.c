@@ -272,7 +272,8 @@ int mkt_book_clear(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t mark
     struct tariff tf;
     struct book b = {0};
     struct mkt_order *orders = NULL;
-    uint32_t *map = NULL; /* core index -> entry index */
+    uint32_t *map = NULL;      /* core index -> entry index */
+    int64_t *zero_fill = NULL; /* fills of a book the core refused */
     struct outcome r;
     bool have_outcome = false, unfunded = false;
     uint8_t prefix[MKT_KEY_BOOKIDX_BYTES];
@@ -369,12 +370,28 @@ int mkt_book_clear(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t mark
     }
     struct mkt_grid grid = {tf.retail, tf.feed_in, p.p.grid_bus};
     struct mkt_book bk = {orders, n, tf.present ? &grid : NULL};
-    if ((rc = run_core(&p, &bk, &r))) {
-        rc = core_err(rc);
-        goto out;
+    int refused = run_core(&p, &bk, &r);
+    if (refused) {
+        /* The core refuses this book (only parameters that slipped past the
+         * decoder could cause it).  A block must not fail over a book, so the
+         * book closes without trades, every order unfilled, and the result
+         * names the refusal. */
+        outcome_deinit(&r);
+        if (refused == MKT_ERR_NOMEM) {
+            rc = CHAIN_ERR_NOMEM;
+            goto out;
+        }
+        zero_fill = calloc(n ? n : 1, sizeof *zero_fill);
+        if (!zero_fill) {
+            rc = CHAIN_ERR_NOMEM;
+            goto out;
+        }
+        memset(&r, 0, sizeof r); /* no trades, no price; deinit of it frees nothing */
+        r.p2p = p2p;
+        r.fill = zero_fill;
     }
     have_outcome = true;
-    if (tf.present && r.grid_buy_wh > 0) {
+    if (!refused && tf.present && r.grid_buy_wh > 0) {
         struct chain_account ga;
         if ((rc = chain_account_load(ctx, tf.account, &ga)))
             goto out;
@@ -554,6 +571,7 @@ int mkt_book_clear(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t mark
     res.time_ms = ctx->time_ms;
     res.by_operator = by_operator;
     res.prefs_ignored = prefs_ignored;
+    res.refused = refused;
     if (tf.present)
         res.grid_account = (ProtobufCBinaryData){CHAIN_PK_BYTES, tf.account};
     uint8_t rk[MKT_KEY_RESULT_BYTES];
@@ -572,6 +590,7 @@ out:
         outcome_deinit(&r);
     free(orders);
     free(map);
+    free(zero_fill);
     book_free(&b);
     return rc;
 }

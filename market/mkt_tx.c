@@ -110,8 +110,9 @@ static int decode_set_params(const uint8_t *p, size_t n, void **out)
              t->price_max == 0)
         rc = CHAIN_ERR_DECODE_BAD_VALUE;
     for (size_t i = 0; !rc && i < t->n_fee_matrix; i++)
-        if (t->fee_matrix[i] > MKT_PARAMS_MAX_FEE_FACTOR)
-            rc = CHAIN_ERR_DECODE_BAD_VALUE;
+        if (t->fee_matrix[i] > MKT_PARAMS_MAX_FEE_FACTOR ||
+            (__int128)t->fee_matrix[i] * t->fee_rate > MKT_MAX_PRICE)
+            rc = CHAIN_ERR_DECODE_BAD_VALUE; /* a pair's fee is a price: within the core's cap */
     return finish(m, rc, out);
 }
 

@@ -90,6 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(t->slot_ms == MKT_SLOT_MS_DEFAULT || t->slot_ms == MKT_SLOT_MS_SHORT);
         CHECK(t->nbus >= 1 && t->nbus <= MKT_PARAMS_MAX_BUS && t->grid_bus < t->nbus);
         CHECK(t->n_fee_matrix == 0 || t->n_fee_matrix == (size_t)t->nbus * t->nbus);
+        for (size_t i = 0; i < t->n_fee_matrix; i++)
+            CHECK((__int128)t->fee_matrix[i] * t->fee_rate <= MKT_MAX_PRICE);
         CHECK(t->price_min <= t->price_max && t->price_max <= (uint64_t)MKT_MAX_PRICE);
         CHECK(t->mechanism >= 1 && t->mechanism <= 2 && t->fee_model >= 1 && t->fee_model <= 3);
         break;

@@ -53,8 +53,54 @@ static inline int mt_apply_debt(struct chain_exec_ctx *ctx, const struct chain_t
     return rc;
 }
 
+/* Another test-only type: write raw bytes under a raw key, bypassing every
+ * decoder (payload = key length (1 byte) || key || value), to put state in a
+ * shape no real transaction can. */
+#define MT_TX_RAW_PUT 198u
+
+struct mt_raw {
+    size_t n;
+    uint8_t b[];
+};
+
+static inline int mt_apply_raw(struct chain_exec_ctx *ctx, const struct chain_tx *tx,
+                               const void *msg)
+{
+    const struct mt_raw *r = msg;
+    (void)tx;
+    size_t kl = r->b[0];
+    return chain_state_put(ctx, r->b + 1, kl, r->b + 1 + kl, r->n - 1 - kl);
+}
+
+static inline int mt_decode_raw(const uint8_t *p, size_t n, void **out)
+{
+    if (n < 2 || p[0] == 0 || (size_t)p[0] + 1 > n)
+        return CHAIN_ERR_DECODE_MALFORMED;
+    struct mt_raw *r = malloc(sizeof *r + n);
+    if (!r)
+        return CHAIN_ERR_NOMEM;
+    r->n = n;
+    memcpy(r->b, p, n);
+    *out = r;
+    return CHAIN_ERR_OK;
+}
+
+/* Put raw bytes under a raw key through MT_TX_RAW_PUT from the operator. */
+static inline int mt_raw_put(struct fx *f, const void *key, size_t kl, const uint8_t *val,
+                             size_t vl)
+{
+    uint8_t *p = malloc(1 + kl + vl);
+    assert_true(kl <= 255);
+    p[0] = (uint8_t)kl;
+    memcpy(p + 1, key, kl);
+    memcpy(p + 1 + kl, val, vl);
+    return fx_submit(f, FX_OPERATOR, MT_TX_RAW_PUT, p, 1 + kl + vl);
+}
+
 static inline void mt_register_all(struct chain *c)
 {
+    static const struct chain_tx_handler raw = {"test_raw_put", mt_decode_raw, free, mt_apply_raw};
+    assert_int_equal(chain_registry_add(&c->reg, MT_TX_RAW_PUT, &raw), CHAIN_ERR_OK);
     static const struct chain_tx_handler debt = {"test_set_debt", mt_decode_debt, free,
                                                  mt_apply_debt};
     assert_int_equal(mkt_register(&c->reg), CHAIN_ERR_OK);

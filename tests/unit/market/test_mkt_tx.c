@@ -700,6 +700,61 @@ static void test_huge_book_with_preferences_clears_without_them(void **state)
     fx_close(&f);
 }
 
+/* Parameters no decoder would pass (written raw): the core refuses the book
+ * (a pair fee above MKT_MAX_PRICE); the block still commits, the book closes
+ * without trades, its orders' locks come back, and the result names why. */
+static void test_book_the_core_refuses_closes_unfilled_and_the_block_commits(void **state)
+{
+    (void)state;
+    struct fx f;
+    uint8_t a_id[CHAIN_HASH_BYTES], b_id[CHAIN_HASH_BYTES];
+    setup_three(&f);
+    struct mkt_tx_params prm;
+    mkt_params_default(&prm);
+    prm.mechanism = MKT_MECH_P2P;
+    prm.fee_model = MKT_TX_FEE_ZONAL;
+    prm.nbus = 3;
+    uint32_t matrix[9] = {0, 2, 2, 2, 0, 2, 2, 2, 0};
+    prm.fee_matrix = matrix;
+    prm.fee_rate_micro_per_kwh = (uint64_t)MKT_MAX_PRICE; /* 2 zones: twice the cap */
+    uint8_t *p;
+    size_t pl;
+    void *msg = NULL;
+    assert_int_equal(mkt_payload_set_params(&prm, &p, &pl), CHAIN_ERR_OK);
+    const struct chain_tx_handler *h =
+        chain_registry_get(&f.c.reg, GL__MKT_TX_TYPE__MKT_TX_SET_PARAMS);
+    assert_int_equal(h->decode(p, pl, &msg), CHAIN_ERR_DECODE_BAD_VALUE); /* no transaction can */
+    assert_null(msg);
+    uint64_t height = f.c.head.height;
+    assert_int_equal(mt_raw_put(&f, MKT_KEY_PARAMS, sizeof MKT_KEY_PARAMS - 1, p, pl),
+                     CHAIN_ERR_OK);
+    assert_int_equal(f.c.head.height, height + 1);
+    free(p);
+    uint64_t slot = MT_SLOT(14);
+    struct mkt_tx_order buy = mt_simple(MKT_TX_BUY, slot, 1000, 300000);
+    struct mkt_tx_order sell = mt_simple(MKT_TX_SELL, slot, 1000, 100000);
+    assert_int_equal(mt_order(&f, FX_ALICE, &buy, a_id), CHAIN_ERR_OK);
+    assert_int_equal(mt_order(&f, FX_BOB, &sell, b_id), CHAIN_ERR_OK);
+    mt_at(&f, MT_DA_GATE);
+    assert_int_equal(mt_empty_block(&f), CHAIN_ERR_OK);
+    Gl__MktResult *r = mt_get_result(&f, MKT_ELECTRICITY, MKT_DAY_AHEAD, slot);
+    assert_non_null(r);
+    assert_int_equal(r->refused, MKT_ERR_BAD_FEES);
+    assert_int_equal(r->volume_wh, 0);
+    assert_int_equal(r->norders, 2);
+    gl__mkt_result__free_unpacked(r, NULL);
+    /* Residuals moved to intraday; at its gate the same refusal closes them. */
+    mt_at(&f, MT_ID_GATE(slot));
+    assert_int_equal(mt_empty_block(&f), CHAIN_ERR_OK);
+    Gl__MktOrder *o = mt_get_order(&f, a_id);
+    assert_int_equal(o->status, MKT_ORDER_CLOSED);
+    assert_int_equal(o->filled_wh, 0);
+    gl__mkt_order__free_unpacked(o, NULL);
+    assert_int_equal(fx_account(&f, f.pk[FX_ALICE]).locked, 0);
+    assert_int_equal(fx_account(&f, f.pk[FX_ALICE]).balance, FX_START_BALANCE);
+    fx_close(&f);
+}
+
 static void test_heat_and_electricity_are_separate_books(void **state)
 {
     (void)state;
@@ -744,6 +799,7 @@ int main(void)
         cmocka_unit_test(test_two_ledgers_executing_the_same_blocks_reach_the_same_root),
         cmocka_unit_test(test_clearing_sees_orders_placed_and_cancelled_in_its_own_block),
         cmocka_unit_test(test_huge_book_with_preferences_clears_without_them),
+        cmocka_unit_test(test_book_the_core_refuses_closes_unfilled_and_the_block_commits),
         cmocka_unit_test(test_heat_and_electricity_are_separate_books),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
