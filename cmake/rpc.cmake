@@ -3,11 +3,15 @@
 # glclient: gridctl's blocking HTTP client and the light-client verifier
 # (node_http_client.c, node_lightclient.c), shared with their tests.
 pkg_check_modules(GLRPC_EVENT REQUIRED IMPORTED_TARGET libevent)
+# MQTT publishing of events (Debian: libmosquitto-dev; scripts/deps.d/api.list).
+pkg_check_modules(GLRPC_MOSQ REQUIRED IMPORTED_TARGET libmosquitto)
+find_package(Threads REQUIRED)
 
 file(GLOB GL_RPC_SRCS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/rpc/*.c)
 add_library(glrpc STATIC ${GL_RPC_SRCS})
 target_include_directories(glrpc PUBLIC ${CMAKE_SOURCE_DIR}/rpc)
-target_link_libraries(glrpc PUBLIC glchain glcons glmarket PkgConfig::JANSSON PkgConfig::GLRPC_EVENT)
+target_link_libraries(glrpc PUBLIC glchain glcons glmarket PkgConfig::JANSSON PkgConfig::GLRPC_EVENT
+                            PkgConfig::GLRPC_MOSQ Threads::Threads)
 target_compile_options(glrpc PRIVATE ${GL_WARNINGS})
 
 add_library(glclient STATIC ${CMAKE_SOURCE_DIR}/node/node_lightclient.c
@@ -16,7 +20,7 @@ target_include_directories(glclient PUBLIC ${CMAKE_SOURCE_DIR}/node)
 target_link_libraries(glclient PUBLIC glchain glcons PkgConfig::JANSSON)
 target_compile_options(glclient PRIVATE ${GL_WARNINGS})
 
-target_link_libraries(gridctl PRIVATE glclient glchain glcons PkgConfig::JANSSON)
+target_link_libraries(gridctl PRIVATE glclient glrpc glchain glcons PkgConfig::JANSSON)
 
 find_package(Threads REQUIRED)
 if(TARGET rpc_test_rpc_server)

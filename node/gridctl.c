@@ -26,6 +26,7 @@
 #include "node_book_json.h"
 #include "node_http_client.h"
 #include "node_lightclient.h"
+#include "rpc.h"
 
 #define EXIT_BAD_INPUT 1
 #define EXIT_USAGE     2
@@ -921,6 +922,153 @@ static int cmd_balance(int argc, char **argv)
     return 0;
 }
 
+/* ---- gridctl recharge (the shadow-centre API, rpc/README.md) ---- */
+
+#define GRIDCTL_SHADOW_DEFAULT_URL "http://127.0.0.1:26658"
+
+static void usage_recharge(FILE *f)
+{
+    fprintf(f, "usage: gridctl recharge --account HEX --amount MICRO --bank-ref REF --shadow-key FILE\n"
+               "                        [--shadow-rpc URL] [--chain-id ID | --rpc URL]\n"
+               "\n"
+               "Ask the shadow centre's node to mint MICRO micro-units to ACCOUNT against the bank\n"
+               "transfer REF.  The request is signed with FILE (a key holding the shadow-centre role,\n"
+               "or listed in the node's shadow_keys); the node signs the Mint with its own shadow key.\n"
+               "Idempotent: the same REF again mints nothing and prints the first result; the same\n"
+               "REF with another account or amount is refused (BANK_REF_CONFLICT).\n"
+               "\n"
+               "--shadow-rpc URL  the shadow-centre API (default $GRIDCTL_SHADOW_RPC or %s)\n"
+               "--chain-id ID     the chain the signature is for (default: asked of --rpc's status)\n"
+               "--rpc URL         the public JSON-RPC, only to learn the chain id\n"
+               "\n"
+               "Prints the node's answer as JSON: hash, status (pending or committed), height, repeat.\n"
+               "exit status: 0 accepted (or a repeat), 1 refused or no answer, 2 usage error.\n",
+            GRIDCTL_SHADOW_DEFAULT_URL);
+}
+
+static int cmd_recharge(int argc, char **argv)
+{
+    const char *account = NULL, *amount_s = NULL, *ref = NULL, *keyfile = NULL, *shadow = NULL, *chain_id = NULL;
+    struct rpc_opts o;
+    memset(&o, 0, sizeof o);
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if (is_help(argv[i])) {
+            usage_recharge(stdout);
+            return 0;
+        }
+        if ((m = opt_value(argc, argv, &i, "--account", &account)) ||
+            (m = opt_value(argc, argv, &i, "--amount", &amount_s)) ||
+            (m = opt_value(argc, argv, &i, "--bank-ref", &ref)) ||
+            (m = opt_value(argc, argv, &i, "--shadow-key", &keyfile)) ||
+            (m = opt_value(argc, argv, &i, "--shadow-rpc", &shadow)) ||
+            (m = opt_value(argc, argv, &i, "--chain-id", &chain_id)) ||
+            (m = opt_value(argc, argv, &i, "--rpc", &o.rpc))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            continue;
+        }
+        fprintf(stderr, "gridctl: recharge: unknown argument \"%s\"\n", argv[i]);
+        usage_recharge(stderr);
+        return EXIT_USAGE;
+    }
+    if (!account || !amount_s || !ref || !keyfile) {
+        fprintf(stderr, "gridctl: recharge needs --account, --amount, --bank-ref and --shadow-key\n");
+        usage_recharge(stderr);
+        return EXIT_USAGE;
+    }
+    uint8_t acct[CHAIN_PK_BYTES], pk[CHAIN_PK_BYTES], sk[CHAIN_SK_BYTES];
+    uint64_t amount;
+    if (hex_to_bytes(account, acct, CHAIN_PK_BYTES) != 0) {
+        fprintf(stderr, "gridctl: --account must be 64 hex digits (a public key)\n");
+        return EXIT_BAD_INPUT;
+    }
+    if (parse_u64(amount_s, &amount) != 0 || amount == 0 || amount > (uint64_t)INT64_MAX) {
+        fprintf(stderr, "gridctl: --amount must be a positive integer of micro-units (1 token = 1000000)\n");
+        return EXIT_BAD_INPUT;
+    }
+    int rc = rpc_opts_finish(&o);
+    if (rc)
+        return rc;
+    if (key_read(keyfile, pk, sk) != 0)
+        return EXIT_BAD_INPUT;
+    if (!shadow)
+        shadow = getenv("GRIDCTL_SHADOW_RPC") ? getenv("GRIDCTL_SHADOW_RPC") : GRIDCTL_SHADOW_DEFAULT_URL;
+    struct node_http_url su;
+    char err[512];
+    if (node_http_parse_url(shadow, &su, err, sizeof err) != 0) {
+        fprintf(stderr, "gridctl: --shadow-rpc: %s\n", err);
+        return EXIT_USAGE;
+    }
+    json_t *status = NULL;
+    if (!chain_id) {
+        if (!(status = rpc_call(&o, "status", NULL, NULL))) {
+            fprintf(stderr, "gridctl: cannot learn the chain id; pass --chain-id\n");
+            return EXIT_BAD_INPUT;
+        }
+        chain_id = json_string_value(json_object_get(status, "chain_id"));
+        if (!chain_id) {
+            json_decref(status);
+            fprintf(stderr, "gridctl: the node's status has no chain_id; pass --chain-id\n");
+            return EXIT_BAD_INPUT;
+        }
+    }
+    char hex[2 * CHAIN_PK_BYTES + 1];
+    chain_hex(hex, acct, CHAIN_PK_BYTES);
+    json_t *req = json_pack("{s:s, s:i, s:s, s:{s:s, s:I, s:s}}", "jsonrpc", "2.0", "id", 1, "method", "recharge",
+                            "params", "account", hex, "amount", (json_int_t)amount, "bank_ref", ref);
+    char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (!body) {
+        json_decref(status);
+        fprintf(stderr, "gridctl: out of memory\n");
+        return EXIT_BAD_INPUT;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t nonce = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    struct rpc_shadow_auth a;
+    char hdr[RPC_SHADOW_HEADER_MAX], extra[RPC_SHADOW_HEADER_MAX + 64];
+    rpc_shadow_auth_sign(&a, chain_id, nonce, body, strlen(body), pk, sk);
+    json_decref(status);
+    rpc_shadow_auth_format(&a, hdr, sizeof hdr);
+    snprintf(extra, sizeof extra, "%s: %s\r\n", RPC_SHADOW_SIG_HEADER, hdr);
+    char *resp = NULL;
+    size_t rl = 0;
+    int st = 0;
+    rc = node_http_post_ex(&su, extra, body, strlen(body), &st, &resp, &rl, err, sizeof err);
+    free(body);
+    if (rc != 0) {
+        fprintf(stderr, "gridctl: recharge: %s\n", err);
+        return EXIT_BAD_INPUT;
+    }
+    json_error_t je;
+    json_t *r = json_loadb(resp, rl, 0, &je);
+    free(resp);
+    json_t *res = json_object_get(r, "result"), *e = json_object_get(r, "error");
+    if (!res) {
+        if (e)
+            fprintf(stderr, "gridctl: recharge refused (%s, %d): %s\n",
+                    json_integer_value(json_object_get(e, "code")) ? rpc_err_name((int)json_integer_value(
+                                                                         json_object_get(e, "code")))
+                                                                   : "?",
+                    (int)json_integer_value(json_object_get(e, "code")),
+                    json_string_value(json_object_get(e, "message")) ? json_string_value(json_object_get(e, "message"))
+                                                                      : "(no message)");
+        else
+            fprintf(stderr, "gridctl: recharge: the shadow API answered HTTP %d without a JSON-RPC answer\n", st);
+        json_decref(r);
+        return EXIT_BAD_INPUT;
+    }
+    char *text = json_dumps(res, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(r);
+    if (!text)
+        return EXIT_BAD_INPUT;
+    printf("%s\n", text);
+    free(text);
+    return 0;
+}
+
 /* ---- gridctl ---- */
 
 static const struct command COMMANDS[] = {
@@ -929,6 +1077,7 @@ static const struct command COMMANDS[] = {
     {"transfer", "sign a transfer here and submit it to a node", cmd_transfer},
     {"balance", "an account's balance, verified as a light client", cmd_balance},
     {"market", "the energy market: clear a book", cmd_market},
+    {"recharge", "shadow centre: mint against a bank transfer (signed, idempotent by bank ref)", cmd_recharge},
     {NULL, NULL, NULL},
 };
 

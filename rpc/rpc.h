@@ -107,6 +107,7 @@ struct rpc_api {
     struct chain *chain;              /* borrowed; committed state is read through it */
     const struct rpc_node_ops *ops;   /* borrowed; a NULL op answers UNAVAILABLE */
     void *shadow;                     /* internal: the shadow server of shadow methods */
+    struct rpc_stats *stats;          /* internal: request counters for GET /metrics, or NULL */
 };
 
 /* Handle one request body (a JSON-RPC request or batch).  *out is the
@@ -143,6 +144,22 @@ void rpc_server_publish(struct rpc_server *s, const char *type, const json_t *js
 
 #define RPC_SSE_MAX_CLIENTS 64u          /* more: 503 */
 #define RPC_SSE_MAX_BUFFERED (1u << 20)  /* a client this far behind is dropped */
+#define RPC_SSE_PING_SECONDS 15          /* a comment line keeps idle streams open */
+#define RPC_EVENT_TYPE_MAX 32u           /* "block", "clearing", ...: [a-z_] */
+#define RPC_MQTT_TOPIC_MAX 128u
+#define RPC_MQTT_MAX_QUEUE 1024u         /* unacknowledged MQTT messages; more are dropped */
+
+/* Publish every event to an MQTT broker as well, on topic "<topic>/<type>"
+ * (QoS 1).  libmosquitto runs in its own thread and reconnects by itself
+ * (1 s to 30 s backoff); the broker need not be up yet.  Returns 0, or -1
+ * with a line on stderr (bad topic, no client). */
+struct rpc_mqtt_config {
+    const char *host;      /* mqtt_host */
+    uint16_t port;         /* mqtt_port; 0: 1883 */
+    const char *topic;     /* mqtt_topic, e.g. "gridledger/<chain id>"; no + or # */
+    const char *client_id; /* NULL: the broker's choice */
+};
+int rpc_server_mqtt(struct rpc_server *s, const struct rpc_mqtt_config *cfg) __attribute__((warn_unused_result));
 
 /* ---- the shadow-centre API (rpc_shadow.c; rpc/README.md, "Shadow-centre API") ----
  *

@@ -11,6 +11,8 @@
  * requests per batch; jansson's parser caps nesting at 2048 levels. */
 #include <assert.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "rpc.h"
+#include "rpc_internal.h"
 #include "rpc_methods.h"
 
 const char *rpc_err_name(int code)
@@ -122,7 +125,22 @@ static int check_param_names(const struct rpc_method *m, json_t *params, struct 
 
 /* Handle one request object.  Returns the response, or NULL when none is due
  * (a notification) or out of memory (*oom set). */
+static json_t *handle_one_(const struct rpc_api *api, const struct rpc_table *t, json_t *req, int *oom,
+                           const char **method_name, int *code);
+
+/* One request, counted by method and code for GET /metrics. */
 static json_t *handle_one(const struct rpc_api *api, const struct rpc_table *t, json_t *req, int *oom)
+{
+    const char *name = "invalid";
+    int code = 0;
+    json_t *r = handle_one_(api, t, req, oom, &name, &code);
+    if (api->stats)
+        rpc_stats_count(api->stats, name, code);
+    return r;
+}
+
+static json_t *handle_one_(const struct rpc_api *api, const struct rpc_table *t, json_t *req, int *oom,
+                           const char **method_name, int *code)
 {
     struct rpc_error err = {.code = 0, .data = NULL};
     json_t *id = NULL, *resp = NULL;
@@ -158,6 +176,7 @@ static json_t *handle_one(const struct rpc_api *api, const struct rpc_table *t, 
         goto error;
     }
     const struct rpc_method *m = t->find(json_string_value(method));
+    *method_name = m ? m->name : "unknown";
     if (!m) {
         if (notification)
             return NULL;
@@ -200,6 +219,7 @@ static json_t *handle_one(const struct rpc_api *api, const struct rpc_table *t, 
         *oom = 1;
     return resp;
 error:
+    *code = err.code;
     if (id == NULL && req && json_is_object(req) && json_object_get(req, "id") == NULL &&
         err.code != RPC_ERR_INVALID_REQUEST) {
         /* a notification's errors are not reported (JSON-RPC 2.0 §4.1) */
@@ -290,13 +310,6 @@ send:
 
 /* ---- HTTP ---- */
 
-struct rpc_server {
-    struct evhttp *http;
-    struct evhttp_bound_socket *sock;
-    struct rpc_node_ops ops; /* a copy: the caller's struct may be short-lived */
-    struct rpc_api api;
-    uint16_t port;
-};
 
 static void reply_text(struct evhttp_request *req, int code, const char *reason, const char *ctype,
                        const char *text, size_t len)
@@ -316,6 +329,15 @@ static void reply_text(struct evhttp_request *req, int code, const char *reason,
     evbuffer_free(b);
 }
 
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void on_rpc_post(struct rpc_server *s, struct evhttp_request *req);
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct rpc_server *s = arg;
@@ -324,6 +346,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (!path || !*path)
         path = "/";
     if (strcmp(path, "/health") == 0) {
+        s->stats.http_by_path[1]++;
         if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
             evhttp_send_error(req, 405, "use GET /health");
             return;
@@ -331,14 +354,41 @@ static void on_request(struct evhttp_request *req, void *arg)
         reply_text(req, HTTP_OK, "OK", "text/plain", "ok", 2);
         return;
     }
+    if (strcmp(path, "/events") == 0 || strcmp(path, "/metrics") == 0) {
+        bool events = path[1] == 'e';
+        s->stats.http_by_path[events ? 2 : 3]++;
+        if (cmd != EVHTTP_REQ_GET) {
+            evhttp_send_error(req, 405, events ? "use GET /events" : "use GET /metrics");
+            return;
+        }
+        if (events)
+            rpc_events_sse(s, req);
+        else
+            rpc_events_metrics(s, req);
+        return;
+    }
+    uint64_t t0 = mono_us();
+    on_rpc_post(s, req);
+    rpc_stats_latency(&s->stats, mono_us() - t0);
+}
+
+static void on_rpc_post(struct rpc_server *s, struct evhttp_request *req)
+{
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (!path || !*path)
+        path = "/";
     if (strcmp(path, "/") != 0) {
-        evhttp_send_error(req, HTTP_NOTFOUND, "JSON-RPC is served at POST /, health at GET /health");
+        evhttp_send_error(req, HTTP_NOTFOUND,
+                          "JSON-RPC is served at POST /, health at GET /health, events at GET /events, "
+                          "metrics at GET /metrics");
         return;
     }
     if (cmd != EVHTTP_REQ_POST) {
         evhttp_send_error(req, 405, "JSON-RPC requests are POST / with a JSON body");
         return;
     }
+    s->stats.http_by_path[0]++;
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     char *out = NULL;
@@ -384,6 +434,7 @@ int rpc_server_open(struct rpc_server **out, struct event_base *base, struct cha
         s->ops = *ops;
     s->api.chain = c;
     s->api.ops = &s->ops;
+    s->api.stats = &s->stats;
     s->http = evhttp_new(base);
     if (!s->http) {
         fprintf(stderr, "rpc: cannot create the HTTP server\n");
@@ -394,6 +445,10 @@ int rpc_server_open(struct rpc_server **out, struct event_base *base, struct cha
     evhttp_set_timeout(s->http, 30);
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
     evhttp_set_gencb(s->http, on_request, s);
+    if (rpc_events_open(s, base) != 0) {
+        fprintf(stderr, "rpc: cannot create the event-stream timer\n");
+        goto fail;
+    }
     s->sock = evhttp_bind_socket_with_handle(s->http, host, port);
     if (!s->sock) {
         fprintf(stderr, "rpc: cannot listen on %s:%u (address in use, or not a local address?)\n", host,
@@ -427,6 +482,7 @@ void rpc_server_close(struct rpc_server *s)
 {
     if (!s)
         return;
+    rpc_events_close(s);
     if (s->http)
         evhttp_free(s->http);
     free(s);
