@@ -437,7 +437,13 @@ int mkt_book_clear(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t mark
         grid_recv_nano = (__int128)r.price * r.grid_sell_wh;
     }
 
-    int64_t total_paid = 0, total_recv = 0;
+    /* The grid first: its balance was checked against its purchases above, and
+     * nothing below may spend from it before (a residual's extra lock could). */
+    int64_t grid_pay = mkt_nano_ceil(grid_pay_nano), grid_recv = mkt_nano_floor(grid_recv_nano);
+    if (tf.present && (grid_pay || grid_recv) &&
+        (rc = grid_settle(ctx, tf.account, grid_pay, grid_recv)))
+        goto out;
+    int64_t total_paid = grid_pay, total_recv = grid_recv;
     for (size_t k = 0; k < n; k++) {
         struct entry *e = &b.e[map[k]];
         Gl__MktOrder *o = e->o;
@@ -515,12 +521,6 @@ int mkt_book_clear(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t mark
             goto out;
     }
 
-    int64_t grid_pay = mkt_nano_ceil(grid_pay_nano), grid_recv = mkt_nano_floor(grid_recv_nano);
-    if (tf.present && (grid_pay || grid_recv) &&
-        (rc = grid_settle(ctx, tf.account, grid_pay, grid_recv)))
-        goto out;
-    total_paid += grid_pay;
-    total_recv += grid_recv;
     int64_t fees = mkt_nano_floor(fee_nano);
     int64_t rounding = total_paid - total_recv - fees;
     assert(rounding >= 0); /* ceilings for payers, floors for payees (README) */
