@@ -125,6 +125,7 @@ struct chain_smt_batch {
     struct new_node *nodes;
     size_t n_nodes, cap_nodes;
     struct arena_chunk *arena; /* newest first */
+    size_t n_hashes;           /* BLAKE2b calls of compute (metrics) */
     uint8_t (*stale)[NODE_KEY_BYTES];
     size_t n_stale, cap_stale;
 };
@@ -296,10 +297,11 @@ static void levels_shape(unsigned present, unsigned leaves, uint8_t st[static 2u
  * H(TAG_INNER, left || right).  When old is not NULL it holds the levels of
  * the node before this batch, and bit i of dirty says child i changed: a
  * subtree with no dirty child keeps its old hash. */
-static void radix_levels(const struct ref ch[static RADIX], const struct levels *old,
-                         unsigned dirty, struct levels *lv)
+static size_t radix_levels(const struct ref ch[static RADIX], const struct levels *old,
+                           unsigned dirty, struct levels *lv)
 {
     assert(old == NULL || dirty != 0); /* else old->h[1], which is not kept, would be used */
+    size_t hashes = 0;
     unsigned present = 0, leaves = 0;
     uint8_t d[2u * RADIX];
     for (unsigned i = 0; i < RADIX; i++) {
@@ -323,12 +325,15 @@ static void radix_levels(const struct ref ch[static RADIX], const struct levels 
             memcpy(lv->h[j], lv->h[lv->st[l] == ST_EMPTY ? r : l], CHAIN_HASH_BYTES);
             break;
         default:
-            if (d[j])
+            if (d[j]) {
                 chain_inner_hash(lv->h[j], lv->h[l], lv->h[r]);
-            else
+                hashes++;
+            } else {
                 memcpy(lv->h[j], old->h[j], CHAIN_HASH_BYTES);
+            }
         }
     }
+    return hashes;
 }
 
 /* ---- reading nodes ---- */
@@ -726,7 +731,7 @@ static int join(struct ctx *c, unsigned nd, const uint8_t path[static CHAIN_HASH
     }
     assert(len <= INNER_HDR_BYTES + (size_t)k * (CHILD_BYTES + CHAIN_HASH_BYTES));
     struct levels lv;
-    radix_levels(ch, old, dirty, &lv);
+    c->b->n_hashes += radix_levels(ch, old, dirty, &lv);
     assert(lv.st[1] == ST_MULTI);
     for (unsigned j = 2; j < RADIX; j++) {
         if (lv.st[j] != ST_MULTI)
@@ -742,7 +747,7 @@ static int join(struct ctx *c, unsigned nd, const uint8_t path[static CHAIN_HASH
 }
 
 /* The floating, hashed leaf of the insert ups[i]. */
-static void new_leaf(const struct ctx *c, size_t i, struct ref *out)
+static void new_leaf(struct ctx *c, size_t i, struct ref *out)
 {
     assert(c->ups[i].value != NULL);
     ref_empty(out);
@@ -753,6 +758,7 @@ static void new_leaf(const struct ctx *c, size_t i, struct ref *out)
     out->value = c->ups[i].value;
     out->value_len = c->ups[i].value_len;
     chain_leaf_hash(out->hash, out->key_hash, out->value_hash);
+    c->b->n_hashes++;
 }
 
 /* The subtree at nd holding the inserts of ups[lo, hi) plus, when extra is
@@ -1119,8 +1125,10 @@ int chain_smt_compute(MDB_txn *txn, const struct chain_smt *smt, uint64_t base_v
     b->stale = p;
     for (size_t i = 0; i < n; i++) {
         ins[i + 1] = ins[i] + (ups[i].value != NULL ? 1u : 0u);
-        if (ups[i].value != NULL)
+        if (ups[i].value != NULL) {
             chain_value_hash(vh[i], ups[i].value, ups[i].value_len);
+            b->n_hashes++;
+        }
     }
 
     struct ctx c = {.txn = txn, .smt = smt, .version = new_version, .ups = ups, .ins = ins,
@@ -1169,6 +1177,12 @@ size_t chain_smt_batch_nodes(const struct chain_smt_batch *b)
 {
     assert(b != NULL);
     return b->n_nodes;
+}
+
+size_t chain_smt_batch_hashes(const struct chain_smt_batch *b)
+{
+    assert(b != NULL);
+    return b->n_hashes;
 }
 
 void chain_smt_batch_free(struct chain_smt_batch *b)

@@ -68,6 +68,9 @@ int chain_smt_compute(MDB_txn *txn, const struct chain_smt *smt, uint64_t base_v
 const uint8_t *chain_smt_batch_root(const struct chain_smt_batch *b);
 /* Number of nodes the batch will write (for metrics and benchmarks). */
 size_t chain_smt_batch_nodes(const struct chain_smt_batch *b);
+/* BLAKE2b calls the batch's compute made: value, leaf and inner hashes (for
+ * benchmarks: the hashing floor of a batch). */
+size_t chain_smt_batch_hashes(const struct chain_smt_batch *b);
 
 /* Write the batch (nodes, stale index, root) inside the write transaction wtxn.
  * Errors: STORE, STORE_FULL. */
