@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "chain_limits.h"
 #include "mb_err.h"
 
@@ -56,6 +58,16 @@ int mb_sink_rpc_open(struct mb_sink *s /* OUT */, const char *url, const struct 
  * the sink answers SINK_UNREACHABLE (a test's switch for "the node is down").
  * Errors: IO, NOMEM. */
 int mb_sink_mem_open(struct mb_sink *s /* OUT */, const char *log_path) MB_MUST_USE;
+
+/* The RPC sink's decoders of what a node sends, pure (the fuzz target calls them).
+ * mb_http_response: an HTTP/1.x answer of n bytes -> the body's offset and
+ * length (a Content-Length must fit what arrived).  Errors: SINK_PROTOCOL,
+ * SINK_UNREACHABLE for a 5xx status.
+ * mb_rpc_response: a JSON-RPC 2.0 response body -> *result (a new reference)
+ * on OK; SINK_REJECTED with *code and data.error's name for an error object;
+ * SINK_PROTOCOL for anything else. */
+int mb_http_response(const char *buf, size_t n, size_t *body_off, size_t *body_len) MB_MUST_USE;
+int mb_rpc_response(const char *body, size_t len, json_t **result, int *code, char errname[64]) MB_MUST_USE;
 
 /* Test controls of the memory sink. */
 void mb_sink_mem_set_down(struct mb_sink *s, bool down);           /* act unreachable */

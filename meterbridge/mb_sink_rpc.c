@@ -63,6 +63,86 @@ static int wait_fd(int fd, short events, uint64_t deadline)
     }
 }
 
+int mb_http_response(const char *buf, size_t n, size_t *body_off, size_t *body_len)
+{
+    const char *sep = NULL;
+    for (size_t i = 0; i + 4 <= n; i++)
+        if (memcmp(buf + i, "\r\n\r\n", 4) == 0) {
+            sep = buf + i;
+            break;
+        }
+    if (n < 12 || memcmp(buf, "HTTP/1.", 7) != 0 || !sep || buf[8] != ' ')
+        return MB_ERR_SINK_PROTOCOL;
+    int status = 0;
+    for (int i = 9; i < 12; i++) {
+        if (buf[i] < '0' || buf[i] > '9')
+            return MB_ERR_SINK_PROTOCOL;
+        status = status * 10 + (buf[i] - '0');
+    }
+    if (status >= 500)
+        return MB_ERR_SINK_UNREACHABLE; /* the node is there but cannot answer now */
+    if (status != 200)
+        return MB_ERR_SINK_PROTOCOL;
+    size_t off = (size_t)(sep - buf) + 4, len = n - off;
+    /* Content-Length, when given, must fit what arrived; the body is exactly that long */
+    for (const char *p = buf; p < sep; p++) {
+        if ((p != buf && p[-1] != '\n') || (size_t)(sep - p) < 15 || strncasecmp(p, "content-length:", 15) != 0)
+            continue;
+        const char *q = p + 15;
+        while (q < sep && *q == ' ')
+            q++;
+        size_t cl = 0, digits = 0;
+        while (q < sep && *q >= '0' && *q <= '9' && digits < 9) {
+            cl = cl * 10 + (size_t)(*q++ - '0');
+            digits++;
+        }
+        if (digits == 0 || (q < sep && *q != '\r') || cl > len)
+            return MB_ERR_SINK_PROTOCOL;
+        len = cl;
+    }
+    *body_off = off;
+    *body_len = len;
+    return MB_ERR_OK;
+}
+
+int mb_rpc_response(const char *body, size_t len, json_t **result, int *code, char errname[64])
+{
+    json_t *resp = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    int rc;
+    *result = NULL;
+    *code = 0;
+    errname[0] = '\0';
+    if (!json_is_object(resp)) {
+        rc = MB_ERR_SINK_PROTOCOL;
+        goto done;
+    }
+    json_t *err = json_object_get(resp, "error");
+    if (err) {
+        json_t *jc = json_object_get(err, "code");
+        if (!json_is_integer(jc) || json_integer_value(jc) < INT32_MIN || json_integer_value(jc) > INT32_MAX) {
+            rc = MB_ERR_SINK_PROTOCOL;
+            goto done;
+        }
+        *code = (int)json_integer_value(jc);
+        json_t *data = json_object_get(err, "data");
+        json_t *name = json_is_object(data) ? json_object_get(data, "error") : NULL;
+        if (json_is_string(name))
+            snprintf(errname, 64, "%s", json_string_value(name));
+        rc = MB_ERR_SINK_REJECTED;
+        goto done;
+    }
+    json_t *res = json_object_get(resp, "result");
+    if (!res) {
+        rc = MB_ERR_SINK_PROTOCOL;
+        goto done;
+    }
+    *result = json_incref(res);
+    rc = MB_ERR_OK;
+done:
+    json_decref(resp);
+    return rc;
+}
+
 static int http_post(struct rpc *c, const char *body, size_t blen, char **answer, size_t *alen)
 {
     uint64_t deadline = mono_ms() + c->timeout_ms;
@@ -151,24 +231,13 @@ static int http_post(struct rpc *c, const char *body, size_t blen, char **answer
         goto done;
     }
     buf[n] = '\0';
-    if (n < 12 || strncmp(buf, "HTTP/1.", 7) != 0) {
-        rc = MB_ERR_SINK_PROTOCOL;
+    size_t off, blen2;
+    if ((rc = mb_http_response(buf, n, &off, &blen2)))
         goto done;
-    }
-    int status = atoi(buf + 9);
-    char *sep = strstr(buf, "\r\n\r\n");
-    if (!sep) {
-        rc = MB_ERR_SINK_PROTOCOL;
-        goto done;
-    }
-    if (status != 200) {
-        rc = status >= 500 ? MB_ERR_SINK_UNREACHABLE : MB_ERR_SINK_PROTOCOL;
-        goto done;
-    }
-    size_t off = (size_t)(sep + 4 - buf);
-    memmove(buf, buf + off, n - off + 1);
+    memmove(buf, buf + off, blen2);
+    buf[blen2] = '\0';
     *answer = buf;
-    *alen = n - off;
+    *alen = blen2;
     buf = NULL;
     rc = MB_ERR_OK;
 done:
@@ -186,7 +255,6 @@ static int call(struct rpc *c, const char *method, json_t *params, json_t **resu
                             "method", method, "params", params);
     char *answer = NULL, *text = NULL;
     size_t alen = 0;
-    json_t *resp = NULL;
     int rc;
     *result = NULL;
     *code = 0;
@@ -201,38 +269,11 @@ static int call(struct rpc *c, const char *method, json_t *params, json_t **resu
     free(text);
     if (rc)
         return rc;
-    resp = json_loadb(answer, alen, JSON_REJECT_DUPLICATES, NULL);
+    rc = mb_rpc_response(answer, alen, result, code, errname);
     free(answer);
-    if (!json_is_object(resp)) {
-        rc = MB_ERR_SINK_PROTOCOL;
-        goto done;
-    }
-    json_t *err = json_object_get(resp, "error");
-    if (err) {
-        json_t *jc = json_object_get(err, "code");
-        if (!json_is_integer(jc)) {
-            rc = MB_ERR_SINK_PROTOCOL;
-            goto done;
-        }
-        *code = (int)json_integer_value(jc);
-        json_t *data = json_object_get(err, "data");
-        json_t *name = data ? json_object_get(data, "error") : NULL;
-        if (json_is_string(name))
-            snprintf(errname, 64, "%s", json_string_value(name));
-        rc = MB_ERR_SINK_REJECTED;
-        goto done;
-    }
-    json_t *res = json_object_get(resp, "result");
-    if (!res) {
-        rc = MB_ERR_SINK_PROTOCOL;
-        goto done;
-    }
-    *result = json_incref(res);
-    rc = MB_ERR_OK;
-done:
-    json_decref(resp);
     return rc;
 }
+
 
 static int unhex(const char *s, uint8_t *out, size_t cap, size_t *len)
 {

@@ -1,6 +1,8 @@
 /* fuzz_mb_config.c -- gridmeter's config and register-map parser
  * (mb_config_parse, mb_map_parse) on arbitrary bytes; the same bytes also go
- * through mb_reading_decode (a reading as a node returns it).
+ * through mb_reading_decode (a reading as a node returns it), and through the
+ * RPC sink's decoders of a node's answer (mb_http_response, mb_rpc_response):
+ * every decoder of outside bytes in meterbridge/ is exercised here.
  *
  * Properties, beyond "no crash, no leak, no undefined behaviour":
  *   - a refusal is a named MB_ERR_CONFIG_* code with a line number inside
@@ -10,7 +12,9 @@
  *     scale with both parts in 1..MB_SCALE_MAX, NUL-terminated strings;
  *   - decoding any register words with an accepted register never crashes and
  *     an accepted integer register value is below 2^53 Wh;
- *   - parsing is deterministic: the same bytes give the same struct. */
+ *   - parsing is deterministic: the same bytes give the same struct;
+ *   - an accepted HTTP answer's body lies inside the bytes; a JSON-RPC answer
+ *     is a result (OK), an error object (SINK_REJECTED) or SINK_PROTOCOL. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +22,7 @@
 
 #include "mb_config.h"
 #include "mb_reading.h"
+#include "mb_sink.h"
 
 #define CHECK(cond)                                                                            \
     do {                                                                                       \
@@ -103,5 +108,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t pk[CHAIN_PK_BYTES];
     int rr = mb_reading_decode(data, size, &r, pk);
     CHECK(rr == MB_ERR_OK || rr == MB_ERR_SINK_PROTOCOL);
+
+    size_t off = 0, blen = 0;
+    int rh = mb_http_response((const char *)data, size, &off, &blen);
+    CHECK(rh == MB_ERR_OK || rh == MB_ERR_SINK_PROTOCOL || rh == MB_ERR_SINK_UNREACHABLE);
+    const char *body = (const char *)data;
+    size_t body_len = size;
+    if (rh == MB_ERR_OK) {
+        CHECK(off <= size && blen <= size - off);
+        body += off;
+        body_len = blen;
+    }
+    json_t *res = NULL;
+    int code;
+    char name[64];
+    int rj = mb_rpc_response(body, body_len, &res, &code, name);
+    CHECK(rj == MB_ERR_OK || rj == MB_ERR_SINK_REJECTED || rj == MB_ERR_SINK_PROTOCOL);
+    CHECK((rj == MB_ERR_OK) == (res != NULL));
+    CHECK(memchr(name, 0, sizeof name) != NULL);
+    json_decref(res);
     return 0;
 }
