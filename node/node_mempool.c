@@ -10,9 +10,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chain_crypto.h"
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 /* ---- a table keyed by 32 bytes (tx hash or account key) ---- */
 
@@ -118,6 +126,7 @@ struct mp_tx {
     atomic_bool verified;       /* set by the loop: the signature is known good (sigcache
                                    or a committed block), the worker only decodes */
     struct mp_acct *acct;
+    uint64_t admitted_ms;       /* monotonic, for re-gossip */
     struct mp_tx *prev, *next;  /* arrival order of admitted txs */
 };
 
@@ -343,6 +352,7 @@ static int admit(struct node_mempool *mp, struct mp_tx *t)
     a->n++;
     t->acct = a;
     t->admitted = true;
+    t->admitted_ms = mono_ms();
     t->prev = mp->tail;
     t->next = NULL;
     if (mp->tail)
@@ -577,6 +587,29 @@ void node_mempool_committed(struct node_mempool *mp, const uint8_t (*hashes)[CHA
             atomic_store(&t->verified, true);
     }
     mp->epoch++;
+}
+
+size_t node_mempool_each(struct node_mempool *mp, uint64_t min_age_ms, size_t max,
+                         void (*fn)(void *ctx, const uint8_t *tx, size_t len), void *ctx)
+{
+    uint64_t now = mono_ms();
+    size_t k = 0;
+    for (struct mp_tx *t = mp->head; t && k < max; t = t->next) {
+        if (now - t->admitted_ms < min_age_ms)
+            break; /* arrival order: the rest are younger */
+        fn(ctx, t->bytes, t->len);
+        k++;
+    }
+    return k;
+}
+
+void node_mempool_mark_verified(struct node_mempool *mp, const uint8_t (*hashes)[CHAIN_HASH_BYTES], size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct mp_tx *t = tab_get(&mp->txs, hashes[i]);
+        if (t && !t->admitted)
+            atomic_store(&t->verified, true);
+    }
 }
 
 bool node_mempool_has(const struct node_mempool *mp, const uint8_t hash[CHAIN_HASH_BYTES])

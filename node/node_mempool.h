@@ -72,6 +72,16 @@ size_t node_mempool_select(struct node_mempool *mp, size_t max, size_t max_bytes
  * is now used are dropped then. */
 void node_mempool_committed(struct node_mempool *mp, const uint8_t (*hashes)[CHAIN_HASH_BYTES], size_t n);
 
+/* A block executed here verified these transactions' signatures (they are
+ * in the sigcache now): queued copies are only decoded, not checked again. */
+void node_mempool_mark_verified(struct node_mempool *mp, const uint8_t (*hashes)[CHAIN_HASH_BYTES], size_t n);
+
+/* Call fn for admitted transactions that have waited at least min_age_ms,
+ * oldest first, at most max of them (re-gossip: to a peer that just came up,
+ * or again after a frame may have been lost).  Returns how many. */
+size_t node_mempool_each(struct node_mempool *mp, uint64_t min_age_ms, size_t max,
+                         void (*fn)(void *ctx, const uint8_t *tx, size_t len), void *ctx);
+
 bool node_mempool_has(const struct node_mempool *mp, const uint8_t hash[CHAIN_HASH_BYTES]);
 size_t node_mempool_count(const struct node_mempool *mp);    /* admitted */
 size_t node_mempool_pending(const struct node_mempool *mp);  /* being verified */

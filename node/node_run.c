@@ -30,6 +30,7 @@
 #define PEERS_TRACKED 256u
 #define SYNC_TIMEOUT_MS 3000u
 #define STATUS_MS 500u
+#define REGOSSIP_MS 3000u
 #define TAG_LOCAL ((void *)1)  /* submitted here (RPC): gossip it */
 #define TAG_PEER ((void *)2)   /* gossiped to us: do not gossip again */
 
@@ -68,6 +69,7 @@ struct node {
     int exit_code;
     /* counters for the log */
     uint64_t txs_committed, refused, cons_refused;
+    uint64_t status_rounds, regossiped;
 };
 
 static uint64_t now_ms(void)
@@ -331,6 +333,7 @@ static bool execute_one(struct node *n, const struct cons_block *b)
         return false;
     }
     p->used = true;
+    node_mempool_mark_verified(n->mp, (const uint8_t(*)[CHAIN_HASH_BYTES])p->r.tx_hashes, p->r.ntx);
     return true;
 }
 
@@ -565,6 +568,9 @@ static void on_blocks(struct node *n, uint32_t peer, const Gl__Blocks *bl)
 
 /* ---- transport callbacks ---- */
 
+static void gossip_add(void *ctx, const uint8_t *tx, size_t len);
+static void gossip_flush(struct node *n, int peer);
+
 static void on_frame(void *ctx, uint32_t peer, const uint8_t *buf, size_t len)
 {
     struct node *n = ctx;
@@ -615,8 +621,13 @@ static void on_peer(void *ctx, uint32_t peer, bool up)
     struct node *n = ctx;
     if (n->opts.verbose)
         logf_("peer %u %s", peer, up ? "up" : "down");
-    if (up)
+    if (up) {
+        /* what this peer missed while it was away: everything waiting here */
         send_status(n, (int)peer);
+        gossip_flush(n, -1);
+        node_mempool_each(n->mp, 0, SIZE_MAX, gossip_add, n);
+        gossip_flush(n, (int)peer);
+    }
     else if (peer < PEERS_TRACKED)
         n->peer_height[peer] = 0;
 }
@@ -647,11 +658,9 @@ static int account_nonce(void *ctx, const uint8_t pk[CHAIN_PK_BYTES], uint64_t *
     return rc;
 }
 
-static void on_admitted(void *ctx, const uint8_t *tx, size_t len, void *tag)
+static void gossip_add(void *ctx, const uint8_t *tx, size_t len)
 {
     struct node *n = ctx;
-    if (tag != TAG_LOCAL)
-        return;
     if (n->g_n == n->g_cap) {
         size_t nc = n->g_cap ? 2 * n->g_cap : 256;
         uint8_t **a = realloc(n->g_tx, nc * sizeof *a);
@@ -674,6 +683,12 @@ static void on_admitted(void *ctx, const uint8_t *tx, size_t len, void *tag)
         event_active(n->gossip_ev, 0, 0);
 }
 
+static void on_admitted(void *ctx, const uint8_t *tx, size_t len, void *tag)
+{
+    if (tag == TAG_LOCAL)
+        gossip_add(ctx, tx, len);
+}
+
 static void on_result(void *ctx, const uint8_t hash[CHAIN_HASH_BYTES], int rc, void *tag)
 {
     struct node *n = ctx;
@@ -687,23 +702,31 @@ static void on_result(void *ctx, const uint8_t hash[CHAIN_HASH_BYTES], int rc, v
     }
 }
 
-static void on_gossip(evutil_socket_t fd, short what, void *arg)
+/* Send the gossip buffer to peer (or everyone: -1) now. */
+static void gossip_flush(struct node *n, int peer)
 {
-    (void)fd;
-    (void)what;
-    struct node *n = arg;
     for (size_t off = 0; off < n->g_n; off += NODE_MSG_MAX_TXS) {
         size_t k = n->g_n - off < NODE_MSG_MAX_TXS ? n->g_n - off : NODE_MSG_MAX_TXS;
         uint8_t *buf;
         size_t len;
         if (node_msg_encode_txs((const uint8_t *const *)n->g_tx + off, n->g_len + off, k, &buf, &len) == 0) {
-            node_net_broadcast(n->net, buf, len);
+            if (peer < 0)
+                node_net_broadcast(n->net, buf, len);
+            else
+                send_frame(n, (uint32_t)peer, buf, len);
             free(buf);
         }
     }
     for (size_t i = 0; i < n->g_n; i++)
         free(n->g_tx[i]);
     n->g_n = 0;
+}
+
+static void on_gossip(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    gossip_flush(arg, -1);
 }
 
 /* ---- timers and signals ---- */
@@ -728,6 +751,11 @@ static void on_status(evutil_socket_t fd, short what, void *arg)
     struct node *n = arg;
     send_status(n, -1);
     maybe_sync(n);
+    /* a frame may have been lost (a peer dropped for a full queue, a link
+     * down): transactions waiting long are offered to everyone again */
+    if (++n->status_rounds % (REGOSSIP_MS / STATUS_MS) == 0 &&
+        node_mempool_each(n->mp, REGOSSIP_MS, NODE_MSG_MAX_TXS, gossip_add, n))
+        n->regossiped++;
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -763,7 +791,7 @@ static int open_chain(struct node *n)
     }
 #endif
     /* TODO(market): without market/mkt_tx.h the chain carries ledger types only. */
-    if ((rc = chain_sigcache_init(&n->sigcache, 1u << 20)))
+    if ((rc = chain_sigcache_init(&n->sigcache, 1u << 18)))
         return rc;
     n->chain.sigcache = &n->sigcache;
     if (!n->chain.has_head) {

@@ -40,9 +40,14 @@ for engine in raft pbft; do
     pids+=($!)
   done
   rpcs=$(for i in 0 1 2 3; do printf "127.0.0.1:%d," $((base + 100 + i)); done); rpcs=${rpcs%,}
-  for _ in $(seq 100); do
-    curl -s -m 1 -X POST -d '{"jsonrpc":"2.0","id":1,"method":"status"}' "http://127.0.0.1:$((base + 100))/" \
-      | grep -q '"leader":[0-9]' && break
+  # start when a leader is known and every node sees its three peers
+  for _ in $(seq 150); do
+    up=0
+    for i in 0 1 2 3; do
+      curl -s -m 1 -X POST -d '{"jsonrpc":"2.0","id":1,"method":"status"}' "http://127.0.0.1:$((base + 100 + i))/" \
+        | grep '"leader":[0-9]' | grep -q '"peers":3' && up=$((up + 1))
+    done
+    [ "$up" = 4 ] && break
     sleep 0.1
   done
   out=$("$load" --rpc "$rpcs" --accounts "$ACCOUNTS" --txs "$TXS" --timeout 120 --batch 1000) || true
