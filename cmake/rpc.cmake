@@ -56,3 +56,9 @@ endif()
 if(TARGET fuzz_rpc_shadow_auth)
   target_link_libraries(fuzz_rpc_shadow_auth PRIVATE glrpc)
 endif()
+if(TARGET rpc_test_rpc_events)
+  # Starts a real mosquitto broker and mosquitto_sub on a free loopback port,
+  # and runs promtool: Debian's mosquitto, mosquitto-clients, prometheus.
+  target_link_libraries(rpc_test_rpc_events PRIVATE glrpc glclient PkgConfig::GLRPC_EVENT Threads::Threads)
+  set_tests_properties(rpc/test_rpc_events PROPERTIES TIMEOUT 120)
+endif()

@@ -10,14 +10,16 @@
  * RPC_SSE_MAX_BUFFERED bytes unsent is dropped (it reconnects and reads
  * state by RPC: an event stream is a hint, not the record); MQTT messages
  * not yet acknowledged by the broker are capped at RPC_MQTT_MAX_QUEUE, over
- * it an event is dropped and counted.  libmosquitto runs its own network
- * thread (mosquitto_loop_start), so publishing never blocks the event loop,
- * and it reconnects by itself with backoff (mosquitto_reconnect_delay_set). */
+ * it an event is dropped and counted.  libmosquitto's network loop runs in
+ * a thread of ours (mqtt_main), so publishing never blocks the event loop,
+ * and it reconnects with backoff (0.5 s doubling to 30 s). */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -65,9 +67,15 @@ void rpc_stats_latency(struct rpc_stats *st, uint64_t us)
 struct rpc_mqtt {
     struct mosquitto *m;
     char topic[RPC_MQTT_TOPIC_MAX + 1];
+    char host[256];
+    uint16_t port;
+    pthread_t th;
+    bool th_started;
+    atomic_bool stop;
     atomic_uint_fast64_t unacked; /* published, broker has not acknowledged */
     atomic_uint_fast64_t acked;
-    uint64_t dropped;             /* queue full or not connected */
+    atomic_uint_fast64_t connects;
+    uint64_t dropped;             /* queue full or not connected (event thread only) */
     atomic_bool connected;
 };
 
@@ -83,7 +91,10 @@ static void mqtt_on_publish(struct mosquitto *m, void *arg, int mid)
 static void mqtt_on_connect(struct mosquitto *m, void *arg, int rc)
 {
     (void)m;
-    atomic_store(&((struct rpc_mqtt *)arg)->connected, rc == 0);
+    struct rpc_mqtt *q = arg;
+    atomic_store(&q->connected, rc == 0);
+    if (rc == 0)
+        atomic_fetch_add(&q->connects, 1);
 }
 
 static void mqtt_on_disconnect(struct mosquitto *m, void *arg, int rc)
@@ -93,23 +104,51 @@ static void mqtt_on_disconnect(struct mosquitto *m, void *arg, int rc)
     atomic_store(&((struct rpc_mqtt *)arg)->connected, false);
 }
 
+/* The client's own thread: connect, run the network loop until it fails,
+ * then wait (0.5 s doubling to 30 s) and reconnect, until stop.  Our own
+ * loop rather than mosquitto_loop_start: its reconnect does not run when the
+ * very first connect fails (a broker that comes up after the node). */
+static void *mqtt_main(void *arg)
+{
+    struct rpc_mqtt *q = arg;
+    unsigned delay_ms = 500;
+    bool first = true;
+    while (!atomic_load(&q->stop)) {
+        int rc = first ? mosquitto_connect(q->m, q->host, q->port, 30) : mosquitto_reconnect(q->m);
+        first = false;
+        if (rc == MOSQ_ERR_SUCCESS) {
+            delay_ms = 500;
+            while (!atomic_load(&q->stop) && mosquitto_loop(q->m, 100, 1) == MOSQ_ERR_SUCCESS)
+                ;
+            atomic_store(&q->connected, false);
+        }
+        for (unsigned waited = 0; waited < delay_ms && !atomic_load(&q->stop); waited += 50) {
+            struct timespec ts = {0, 50 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        delay_ms = delay_ms * 2 > 30000 ? 30000 : delay_ms * 2;
+    }
+    mosquitto_disconnect(q->m);
+    return NULL;
+}
+
 static void mqtt_free(struct rpc_mqtt *q)
 {
     if (!q)
         return;
-    if (q->m) {
-        mosquitto_disconnect(q->m);
-        mosquitto_loop_stop(q->m, true);
+    atomic_store(&q->stop, true);
+    if (q->th_started)
+        pthread_join(q->th, NULL);
+    if (q->m)
         mosquitto_destroy(q->m);
-    }
     free(q);
 }
 
 int rpc_server_mqtt(struct rpc_server *s, const struct rpc_mqtt_config *cfg)
 {
     static atomic_bool lib_ready;
-    if (!cfg->host || !*cfg->host || !cfg->topic || !*cfg->topic || strlen(cfg->topic) > RPC_MQTT_TOPIC_MAX ||
-        strpbrk(cfg->topic, "+#")) {
+    if (!cfg->host || !*cfg->host || strlen(cfg->host) >= 256 || !cfg->topic || !*cfg->topic ||
+        strlen(cfg->topic) > RPC_MQTT_TOPIC_MAX || strpbrk(cfg->topic, "+#")) {
         fprintf(stderr, "rpc: mqtt needs a host and a topic of 1 to %u characters without + or #\n",
                 RPC_MQTT_TOPIC_MAX);
         return -1;
@@ -122,26 +161,21 @@ int rpc_server_mqtt(struct rpc_server *s, const struct rpc_mqtt_config *cfg)
         return -1;
     }
     snprintf(q->topic, sizeof q->topic, "%s", cfg->topic);
+    snprintf(q->host, sizeof q->host, "%s", cfg->host);
+    q->port = cfg->port ? cfg->port : 1883;
     if (!(q->m = mosquitto_new(cfg->client_id, true, q))) {
         fprintf(stderr, "rpc: mqtt: cannot create a client\n");
         goto fail;
     }
+    mosquitto_threaded_set(q->m, true);
     mosquitto_publish_callback_set(q->m, mqtt_on_publish);
     mosquitto_connect_callback_set(q->m, mqtt_on_connect);
     mosquitto_disconnect_callback_set(q->m, mqtt_on_disconnect);
-    mosquitto_reconnect_delay_set(q->m, 1, 30, true);
-    mosquitto_max_inflight_messages_set(q->m, 0);
-    int rc = mosquitto_connect_async(q->m, cfg->host, cfg->port ? cfg->port : 1883, 30);
-    if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_ERRNO) {
-        /* MOSQ_ERR_ERRNO: the broker is not up yet; the loop keeps trying */
-        fprintf(stderr, "rpc: mqtt: cannot connect to %s:%u: %s\n", cfg->host, (unsigned)cfg->port,
-                mosquitto_strerror(rc));
+    if (pthread_create(&q->th, NULL, mqtt_main, q) != 0) {
+        fprintf(stderr, "rpc: mqtt: cannot start its thread\n");
         goto fail;
     }
-    if ((rc = mosquitto_loop_start(q->m)) != MOSQ_ERR_SUCCESS) {
-        fprintf(stderr, "rpc: mqtt: cannot start its thread: %s\n", mosquitto_strerror(rc));
-        goto fail;
-    }
+    q->th_started = true;
     mqtt_free(s->mqtt);
     s->mqtt = q;
     return 0;
@@ -181,6 +215,12 @@ static void sse_on_close(struct evhttp_connection *conn, void *arg)
 {
     (void)conn;
     struct sse_client *c = arg;
+    /* The client went away (EOF or timeout): libevent has detached the
+       streaming request from its connection and leaves it to us; ending
+       the reply of a detached request frees it.  (On other failures the
+       request is still attached and is freed with the connection.) */
+    if (evhttp_request_get_connection(c->req) == NULL)
+        evhttp_send_reply_end(c->req);
     sse_unlink(c->srv, c);
     free(c);
 }
@@ -320,6 +360,9 @@ void rpc_events_close(struct rpc_server *s)
     while (s->sse) {
         struct sse_client *c = s->sse;
         evhttp_connection_set_closecb(evhttp_request_get_connection(c->req), NULL, NULL);
+        /* end the chunked reply: evhttp_free then frees the request with
+           its connection (a request still streaming would leak) */
+        evhttp_send_reply_end(c->req);
         s->sse = c->next;
         free(c);
     }
@@ -369,6 +412,8 @@ void rpc_events_metrics(struct rpc_server *s, struct evhttp_request *req)
     if (s->mqtt) {
         metric(b, "gridledger_mqtt_connected", "gauge", "1 when connected to the MQTT broker.",
                atomic_load(&s->mqtt->connected) ? 1 : 0);
+        metric(b, "gridledger_mqtt_connects_total", "counter", "Successful connections to the MQTT broker.",
+               atomic_load(&s->mqtt->connects));
         metric(b, "gridledger_mqtt_acked_total", "counter", "MQTT messages acknowledged by the broker.",
                atomic_load(&s->mqtt->acked));
         metric(b, "gridledger_mqtt_queued", "gauge", "MQTT messages not yet acknowledged.",
