@@ -9,7 +9,8 @@
  * Checked: recharge mints once (pending and after commit), a conflicting
  * bank_ref is refused, every authentication failure has its code, payouts
  * since a height with pagination against a list kept by the test,
- * confirm_payout, and reconciliation against chain_supply_check. */
+ * confirm_payout, reconciliation against chain_supply_check, and gridctl's
+ * recharge subcommand as a real process against the same server. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +22,9 @@
 #include <cmocka.h>
 #include <event2/event.h>
 #include <pthread.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "node_http_client.h"
@@ -177,6 +181,12 @@ static json_t *call_as(struct world *w, int who, const char *method, const char 
     snprintf(body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"%s\",\"params\":%s}", method, params);
     sign_hdr(w, who, ++w->nonce, body, hdr);
     return post_hdr(w, hdr, body, status);
+}
+
+static void sleep_ms_(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
 }
 
 static json_t *ok_result(json_t *resp)
@@ -669,6 +679,76 @@ static void test_the_signature_header_parser_round_trips_and_names_refusals(void
     assert_string_equal(why, "nonce= is above 2^64 - 1");
 }
 
+/* ---- gridctl recharge, the client ---- */
+
+static char *run(const char *cmd, int *exit_code)
+{
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    static char out[8192];
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    int rc = pclose(p);
+    *exit_code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return out;
+}
+
+static void test_gridctl_recharge_signs_its_request_and_a_repeat_mints_nothing(void **state)
+{
+    struct world *w = *state;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    w->now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u; /* gridctl signs with the wall clock */
+    char *dir = tu_tmpdir("gridctl");
+    char key[512], hex[2 * CHAIN_SK_BYTES + 1], acct[65], cmd[2048];
+    snprintf(key, sizeof key, "%s/shadow.key", dir);
+    chain_hex(hex, w->f.sk[FX_SHADOW], CHAIN_SK_BYTES); /* seed || pk, as gridnode writes key files */
+    FILE *f = fopen(key, "w");
+    assert_non_null(f);
+    fprintf(f, "%s\n", hex);
+    fclose(f);
+    assert_int_equal(chmod(key, 0600), 0);
+    chain_hex(acct, w->f.pk[FX_CAROL], CHAIN_PK_BYTES);
+    int64_t before = fx_account(&w->f, w->f.pk[FX_CAROL]).balance;
+    snprintf(cmd, sizeof cmd,
+             "%s recharge --account %s --amount 2500000 --bank-ref CLI-1 --shadow-key %s --chain-id %s "
+             "--shadow-rpc http://127.0.0.1:%u 2>&1",
+             GL_GRIDCTL, acct, key, FX_CHAIN_ID, (unsigned)w->url.port);
+    int code;
+    char *out = run(cmd, &code);
+    if (code != 0)
+        fail_msg("gridctl recharge exited %d:\n%s", code, out);
+    assert_non_null(strstr(out, "\"status\": \"pending\""));
+    mine(w);
+    assert_int_equal(fx_account(&w->f, w->f.pk[FX_CAROL]).balance, before + 2500000);
+    sleep_ms_(5); /* a fresh nonce (ms) for the next request */
+    out = run(cmd, &code);
+    assert_int_equal(code, 0);
+    assert_non_null(strstr(out, "\"status\": \"committed\""));
+    assert_non_null(strstr(out, "\"repeat\": true"));
+    assert_int_equal(w->nq, 0);
+    /* the same reference for another amount: refused, named */
+    snprintf(cmd, sizeof cmd,
+             "%s recharge --account %s --amount 2500001 --bank-ref CLI-1 --shadow-key %s --chain-id %s "
+             "--shadow-rpc http://127.0.0.1:%u 2>&1",
+             GL_GRIDCTL, acct, key, FX_CHAIN_ID, (unsigned)w->url.port);
+    sleep_ms_(5);
+    out = run(cmd, &code);
+    assert_int_equal(code, 1);
+    assert_non_null(strstr(out, "BANK_REF_CONFLICT"));
+    /* signed for another chain: the node refuses the signature */
+    snprintf(cmd, sizeof cmd,
+             "%s recharge --account %s --amount 1 --bank-ref CLI-2 --shadow-key %s --chain-id other "
+             "--shadow-rpc http://127.0.0.1:%u 2>&1",
+             GL_GRIDCTL, acct, key, (unsigned)w->url.port);
+    out = run(cmd, &code);
+    assert_int_equal(code, 1);
+    assert_non_null(strstr(out, "AUTH_BAD_SIG"));
+    assert_int_equal(fx_account(&w->f, w->f.pk[FX_CAROL]).balance, before + 2500000);
+    tu_rmdir(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -690,6 +770,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reconciliation_equals_chain_supply_check_and_a_naive_payout_sum, setup,
                                         teardown),
         cmocka_unit_test(test_the_signature_header_parser_round_trips_and_names_refusals),
+        cmocka_unit_test_setup_teardown(test_gridctl_recharge_signs_its_request_and_a_repeat_mints_nothing, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
