@@ -785,12 +785,14 @@ static int open_chain(struct node *n)
     if (rc)
         return rc;
 #ifdef NODE_HAVE_MARKET
+    /* the market's transaction types and end-of-block hooks (clearing, settlement) */
     if ((rc = mkt_register(&n->chain.reg))) {
         logf_("cannot register the market's transaction types: %d", rc);
         return rc;
     }
+#else
+    /* TODO(market): built without market/mkt_tx.h, the chain carries ledger types only. */
 #endif
-    /* TODO(market): without market/mkt_tx.h the chain carries ledger types only. */
     if ((rc = chain_sigcache_init(&n->sigcache, 1u << 18)))
         return rc;
     n->chain.sigcache = &n->sigcache;
