@@ -18,6 +18,7 @@
 #include "chain_ledger.h"
 #include "chain_proof.h"
 #include "mkt_err.h"
+#include "mkt_tx.h"
 #include "rpc.h"
 #include "rpc_methods.h"
 
@@ -803,6 +804,324 @@ done:
     return o;
 }
 
+/* ---- market reads: get_order, get_orders, get_results ----
+ *
+ * Thin proven reads over the market's state keys (market/mkt_tx.h,
+ * market/README.md "State keys"): the raw key, the stored value and its
+ * proof, as get_state gives them, plus the value decoded into JSON for
+ * people ("decoded"; a light client uses the proven "value"). */
+
+/* A protobuf message as a JSON object, generically from its descriptor:
+ * integers as numbers (uint64 above 2^63 as a decimal string), bytes as hex,
+ * enums as their number, repeated fields as arrays. */
+static json_t *pb_json(const ProtobufCMessage *m);
+
+static json_t *pb_field_json(const ProtobufCFieldDescriptor *f, const void *v)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_ENUM: return json_integer(*(const int32_t *)v);
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32: return json_integer(*(const uint32_t *)v);
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64: return json_integer(*(const int64_t *)v);
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64: {
+        uint64_t u = *(const uint64_t *)v;
+        if (u <= (uint64_t)INT64_MAX)
+            return json_integer((json_int_t)u);
+        char d[24];
+        snprintf(d, sizeof d, "%llu", (unsigned long long)u);
+        return json_string(d);
+    }
+    case PROTOBUF_C_TYPE_BOOL: return json_boolean(*(const protobuf_c_boolean *)v);
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *str = *(char *const *)v;
+        return str ? json_string(str) : json_string("");
+    }
+    case PROTOBUF_C_TYPE_BYTES: {
+        const ProtobufCBinaryData *b = v;
+        return hex_json(b->data, b->len);
+    }
+    case PROTOBUF_C_TYPE_MESSAGE: {
+        const ProtobufCMessage *sub = *(ProtobufCMessage *const *)v;
+        return sub ? pb_json(sub) : json_null();
+    }
+    default: return json_null(); /* float, double: none in the chain's schemas */
+    }
+}
+
+static size_t pb_type_size(ProtobufCType t)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE: return 8;
+    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
+    case PROTOBUF_C_TYPE_STRING:
+    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
+    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
+    default: return 4;
+    }
+}
+
+static json_t *pb_json(const ProtobufCMessage *m)
+{
+    json_t *o = json_object();
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; o && i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        const char *base = (const char *)m + f->offset;
+        json_t *v;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
+            const char *arr = *(char *const *)base;
+            v = json_array();
+            for (size_t k = 0; v && k < n; k++)
+                if (json_array_append_new(v, pb_field_json(f, arr + k * pb_type_size(f->type))) != 0) {
+                    json_decref(v);
+                    v = NULL;
+                }
+        } else {
+            v = pb_field_json(f, base);
+        }
+        if (!v || json_object_set_new(o, f->name, v) != 0) {
+            json_decref(o);
+            o = NULL;
+        }
+    }
+    return o;
+}
+
+/* "electricity" | "heat" | 1 | 2, and "day_ahead" | "intraday" | 1 | 2. */
+static int param_enum(json_t *params, const char *name, const char *a, const char *b, uint32_t *out,
+                      struct rpc_error *err)
+{
+    json_t *v = json_object_get(params, name);
+    if (json_is_string(v) && strcmp(json_string_value(v), a) == 0)
+        *out = 1;
+    else if (json_is_string(v) && strcmp(json_string_value(v), b) == 0)
+        *out = 2;
+    else if (json_is_integer(v) && (json_integer_value(v) == 1 || json_integer_value(v) == 2))
+        *out = (uint32_t)json_integer_value(v);
+    else {
+        rpc_fail(err, RPC_ERR_INVALID_PARAMS, "%s param \"%s\" must be \"%s\" (1) or \"%s\" (2)",
+                 v ? "the" : "missing", name, a, b);
+        return -1;
+    }
+    return 0;
+}
+
+static int param_book(json_t *params, uint32_t *commodity, uint32_t *market, uint64_t *slot,
+                      struct rpc_error *err)
+{
+    bool present;
+    return param_enum(params, "commodity", "electricity", "heat", commodity, err) ||
+           param_enum(params, "market", "day_ahead", "intraday", market, err) ||
+           param_u64(params, "slot_start_ms", true, slot, &present, err);
+}
+
+/* Fill o with key, height, value, proof and decoded (desc) for one proven key. */
+static int proven_market_value(const struct rpc_api *api, const struct view *v, uint64_t height,
+                               const uint8_t *key, size_t klen, const ProtobufCMessageDescriptor *desc, json_t *o,
+                               struct rpc_error *err)
+{
+    const uint8_t *val;
+    size_t vlen;
+    json_t *kj = hex_json(key, klen);
+    if (!kj || json_object_set_new(o, "key", kj) != 0 ||
+        json_object_set_new(o, "height", u64_json(height)) != 0) {
+        err->code = 0;
+        return -1;
+    }
+    if (prove_into(api, v, height, key, klen, o, &val, &vlen, err))
+        return -1;
+    json_t *dj = json_null();
+    if (val) {
+        ProtobufCMessage *m;
+        if (chain_pb_unpack(desc, val, vlen, CHAIN_STATE_VALUE_MAX_BYTES, &m) != CHAIN_ERR_OK) {
+            rpc_fail(err, RPC_ERR_INTERNAL, "the stored %s does not decode", desc->short_name);
+            return -1;
+        }
+        dj = pb_json(m);
+        protobuf_c_message_free_unpacked(m, NULL);
+        if (!dj) {
+            err->code = 0;
+            return -1;
+        }
+    }
+    if (json_object_set_new(o, "decoded", dj) != 0) {
+        err->code = 0;
+        return -1;
+    }
+    return 0;
+}
+
+static json_t *m_get_order(const struct rpc_api *api, json_t *params, struct rpc_error *err)
+{
+    struct view v;
+    uint8_t id[CHAIN_HASH_BYTES], key[MKT_KEY_ORDER_BYTES];
+    uint64_t height;
+    json_t *o = NULL;
+    if (param_hex_fixed(params, "order_id", id, sizeof id, err) || view_begin(api, &v, err))
+        return NULL;
+    if (view_height(&v, params, &height, err))
+        goto fail;
+    mkt_key_order(key, id);
+    if (!(o = json_object())) {
+        err->code = 0;
+        goto fail;
+    }
+    if (proven_market_value(api, &v, height, key, sizeof key, &gl__mkt_order__descriptor, o, err))
+        goto fail;
+    view_end(&v);
+    return o;
+fail:
+    json_decref(o);
+    view_end(&v);
+    return NULL;
+}
+
+static json_t *m_get_results(const struct rpc_api *api, json_t *params, struct rpc_error *err)
+{
+    struct view v;
+    uint32_t c, m;
+    uint64_t slot, height;
+    uint8_t key[MKT_KEY_RESULT_BYTES];
+    json_t *o = NULL, *fo = NULL;
+    bool with_fill = json_object_get(params, "order_id") != NULL;
+    uint8_t id[CHAIN_HASH_BYTES];
+    if (param_book(params, &c, &m, &slot, err) ||
+        (with_fill && param_hex_fixed(params, "order_id", id, sizeof id, err)) || view_begin(api, &v, err))
+        return NULL;
+    if (view_height(&v, params, &height, err))
+        goto fail;
+    mkt_key_result(key, c, m, slot);
+    if (!(o = json_object()))
+        goto oom;
+    if (proven_market_value(api, &v, height, key, sizeof key, &gl__mkt_result__descriptor, o, err))
+        goto fail;
+    if (with_fill) {
+        uint8_t fk[MKT_KEY_FILL_BYTES];
+        mkt_key_fill(fk, c, m, slot, id);
+        if (!(fo = json_object()))
+            goto oom;
+        if (proven_market_value(api, &v, height, fk, sizeof fk, &gl__mkt_fill__descriptor, fo, err))
+            goto fail;
+        SET(o, "fill", fo);
+        fo = NULL;
+    }
+    view_end(&v);
+    return o;
+oom:
+    err->code = 0;
+fail:
+    json_decref(o);
+    json_decref(fo);
+    view_end(&v);
+    return NULL;
+}
+
+#define GET_ORDERS_MAX 200u
+
+/* The open orders of one book, in time priority, each proven at the head:
+ * the book's index ("mkt/b/<book><arrival>" -> order id) is read by a prefix
+ * scan of committed state.  Paginated: limit (1..200, default 50) and
+ * after_arrival (the last "arrival" of the previous page). */
+static json_t *m_get_orders(const struct rpc_api *api, json_t *params, struct rpc_error *err)
+{
+    struct view v;
+    uint32_t c, m;
+    uint64_t slot, limit = 50, after = 0;
+    bool present, has_after;
+    json_t *o = NULL, *arr = NULL;
+    MDB_cursor *cur = NULL;
+    if (param_book(params, &c, &m, &slot, err) || param_u64(params, "limit", false, &limit, &present, err) ||
+        param_u64(params, "after_arrival", false, &after, &has_after, err))
+        return NULL;
+    if (present && (limit == 0 || limit > GET_ORDERS_MAX)) {
+        rpc_fail(err, RPC_ERR_INVALID_PARAMS, "param \"limit\" must be from 1 to %u", GET_ORDERS_MAX);
+        return NULL;
+    }
+    if (view_begin(api, &v, err))
+        return NULL;
+    uint8_t bk[MKT_KEY_BOOK_BYTES], prefix[MKT_KEY_BOOK_BYTES], start[MKT_KEY_BOOKIDX_BYTES];
+    mkt_key_book(bk, c, m, slot);
+    memcpy(prefix, bk, sizeof bk);
+    memcpy(prefix, "mkt/b/", 6); /* same layout as "mkt/m/<book>", another prefix */
+    memcpy(start, prefix, sizeof prefix);
+    uint64_t from = has_after ? after + 1 : 0;
+    if (has_after && after == UINT64_MAX)
+        from = UINT64_MAX; /* nothing after it; the scan below finds nothing past the book */
+    for (int i = 0; i < 8; i++)
+        start[sizeof prefix + (size_t)i] = (uint8_t)(from >> (56 - 8 * i));
+    if (!(o = json_object()) || !(arr = json_array()))
+        goto oom;
+    int rc = mdb_cursor_open(v.txn, api->chain->store.state, &cur);
+    if (rc) {
+        rpc_fail(err, RPC_ERR_INTERNAL, "cannot scan the book: %s", mdb_strerror(rc));
+        goto fail;
+    }
+    MDB_val k = {sizeof start, start}, val;
+    uint64_t last = 0;
+    bool more = false;
+    size_t n = 0;
+    for (rc = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
+        if (k.mv_size != MKT_KEY_BOOKIDX_BYTES || memcmp(k.mv_data, prefix, sizeof prefix) != 0)
+            break;
+        if (n == limit) {
+            more = true;
+            break;
+        }
+        if (val.mv_size != CHAIN_HASH_BYTES) {
+            rpc_fail(err, RPC_ERR_INTERNAL, "the book index holds a malformed order id");
+            goto fail;
+        }
+        const uint8_t *kb = (const uint8_t *)k.mv_data + sizeof prefix;
+        last = 0;
+        for (int i = 0; i < 8; i++)
+            last = last << 8 | kb[i];
+        uint8_t ok[MKT_KEY_ORDER_BYTES];
+        mkt_key_order(ok, val.mv_data);
+        json_t *e = json_object();
+        if (!e || json_array_append_new(arr, e) != 0)
+            goto oom;
+        if (json_object_set_new(e, "order_id", hex_json(val.mv_data, CHAIN_HASH_BYTES)) != 0 ||
+            json_object_set_new(e, "arrival", u64_json(last)) != 0)
+            goto oom;
+        if (proven_market_value(api, &v, v.head_height, ok, sizeof ok, &gl__mkt_order__descriptor, e, err))
+            goto fail;
+        n++;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        rpc_fail(err, RPC_ERR_INTERNAL, "cannot scan the book: %s", mdb_strerror(rc));
+        goto fail;
+    }
+    mdb_cursor_close(cur);
+    cur = NULL;
+    SET(o, "height", u64_json(v.head_height));
+    SET(o, "orders", arr);
+    arr = NULL;
+    SET(o, "next_after_arrival", more ? u64_json(last) : json_null());
+    view_end(&v);
+    return o;
+oom:
+    err->code = 0;
+fail:
+    if (cur)
+        mdb_cursor_close(cur);
+    json_decref(o);
+    json_decref(arr);
+    view_end(&v);
+    return NULL;
+}
+
 /* ---- the table ---- */
 
 static const struct rpc_method METHODS[] = {
@@ -814,6 +1133,9 @@ static const struct rpc_method METHODS[] = {
     {"get_account", {"account", "height", NULL}, m_get_account},
     {"get_header", {"height", NULL}, m_get_header},
     {"get_state", {"key", "height", NULL}, m_get_state},
+    {"get_order", {"order_id", "height", NULL}, m_get_order},
+    {"get_orders", {"commodity", "market", "slot_start_ms", "limit", "after_arrival"}, m_get_orders},
+    {"get_results", {"commodity", "market", "slot_start_ms", "order_id", "height"}, m_get_results},
     {NULL, {NULL}, NULL},
 };
 

@@ -13,7 +13,7 @@
 #include "rpc.h"
 
 #define RPC_MESSAGE_MAX 384u
-#define RPC_METHOD_PARAMS_MAX 4u
+#define RPC_METHOD_PARAMS_MAX 5u
 
 struct rpc_error {
     int code;
