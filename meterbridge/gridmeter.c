@@ -321,9 +321,15 @@ static int run(const char *conf)
     signal(SIGPIPE, SIG_IGN);
 
     uint64_t next_poll = meter_ms(&b.cfg);
+    bool warned_epoch = false;
     while (!stop) {
         uint64_t now = meter_ms(&b.cfg);
-        if (now >= next_poll) {
+        if (now >= next_poll && now < b.cfg.slot_epoch_ms) {
+            if (!warned_epoch)
+                fprintf(stderr, "gridmeter: the clock is before slot_epoch_ms (the chain's genesis); not metering yet\n");
+            warned_epoch = true;
+            next_poll = now + b.cfg.poll_interval_ms;
+        } else if (now >= next_poll) {
             poll_once(&b, now);
             next_poll += b.cfg.poll_interval_ms;
             now = meter_ms(&b.cfg);

@@ -13,11 +13,17 @@ Fault modes (for the tests): --fail-submits N (first N submit_tx answer HTTP 500
 (a proof whose sibling is flipped), --wrong-value (get_state returns other bytes),
 --garbage (every answer is not JSON), --slow-ms N (sleep before every answer).
 
+--state FILE makes it a node that survives being killed: every committed
+envelope is appended to FILE (one hex line, fsync'd before the answer) and
+replayed on start.  A second, different reading for a (meter, slot) that
+already has one is refused (READING_CONFLICTS) and appended to FILE.conflicts.
+
 Prints `port N` on its first line (port 0 asks the OS for a free loopback port)."""
 import argparse
 import hashlib
 import http.server
 import json
+import os
 import sys
 import time
 
@@ -136,10 +142,18 @@ class Node:
         root = root_of(items, 0)
         self.headers[self.height] = fuint(1, self.height) + fbytes(6, root) + fbytes(8, b"test")
 
-    def call(self, method, p):
+    def replay(self):
+        if not self.args.state or not os.path.exists(self.args.state):
+            return
+        for line in open(self.args.state):
+            line = line.strip()
+            if len(line) % 2 == 0 and line:
+                self.call("submit_tx", {"tx": line}, replay=True)
+
+    def call(self, method, p, replay=False):
         if method == "submit_tx":
             self.submits += 1
-            if self.submits <= self.args.fail_submits:
+            if not replay and self.submits <= self.args.fail_submits:
                 raise HttpError(500)
             tx = bytes.fromhex(p["tx"])
             env = fields(tx)
@@ -157,6 +171,16 @@ class Node:
             r = fields(payload)
             slot = r.get(2, [0])[0]
             key = b"meter/" + signer + slot.to_bytes(8, "big")
+            if key in self.state:
+                if self.args.state and not replay:
+                    with open(self.args.state + ".conflicts", "a") as f:
+                        f.write(tx.hex() + "\n")
+                return None, (-32001, "READING_CONFLICTS")
+            if self.args.state and not replay:
+                with open(self.args.state, "a") as f:
+                    f.write(tx.hex() + "\n")
+                    f.flush()
+                    os.fsync(f.fileno())
             self.nonces[signer] = nonce + 1
             self.commit(key, payload)
             self.txs[h] = self.height
@@ -210,8 +234,10 @@ def main():
     ap.add_argument("--wrong-value", action="store_true")
     ap.add_argument("--garbage", action="store_true")
     ap.add_argument("--slow-ms", type=int, default=0)
+    ap.add_argument("--state", default=None)
     args = ap.parse_args()
     node = Node(args)
+    node.replay()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def log_message(self, *a):
@@ -241,6 +267,7 @@ def main():
             self.end_headers()
             self.wfile.write(body)
 
+    http.server.HTTPServer.allow_reuse_address = True
     srv = http.server.HTTPServer(("127.0.0.1", args.port), Handler)
     print("port %d" % srv.server_address[1], flush=True)
     try:

@@ -9,7 +9,7 @@ PY=/usr/bin/python3   # Debian's python, where python3-pymodbus is installed
 "$PY" -c 'import pymodbus' || { echo "python3-pymodbus missing (scripts/deps.d/meter.list)"; exit 1; }
 PORT=$(free_port)
 cat > "$T/server.py" <<PYEOF
-import asyncio, logging, sys
+import asyncio, logging, sys, time
 from pymodbus.datastore import ModbusSequentialDataBlock, ModbusSlaveContext, ModbusServerContext
 from pymodbus.server import StartAsyncTcpServer
 logging.disable(logging.CRITICAL)
@@ -18,12 +18,13 @@ ctx = ModbusServerContext(slaves=ModbusSlaveContext(ir=ir, hr=ModbusSequentialDa
 def put_s32(addr, v):                      # EM24: INT32, least significant word first
     ir.setValues(addr, [v & 0xFFFF, (v >> 16) & 0xFFFF])
 async def tick():
-    imp, exp, n = 123456, 7890, 0
+    # counters from elapsed time, not from a count of sleeps: a loaded machine
+    # delays the updates but never slows the simulated energy flow
+    t0 = time.monotonic()
     while True:
-        put_s32(0x34, imp); put_s32(0x4E, exp)
-        await asyncio.sleep(0.05)
-        n += 1; imp += 1
-        if n % 3 == 0: exp += 1
+        n = int((time.monotonic() - t0) / 0.05)   # one 0.1 kWh step per 50 ms
+        put_s32(0x34, 123456 + n); put_s32(0x4E, 7890 + n // 3)
+        await asyncio.sleep(0.01)
 async def main():
     asyncio.ensure_future(tick())
     await StartAsyncTcpServer(context=ctx, address=("127.0.0.1", $PORT))

@@ -11,7 +11,7 @@ START=$(date +%s%3N)
 start_bg "$SIM" --rtu "$T/meter" --seed 11 --accel 100 --start-ms "$START" > "$T/sim.out" 2> "$T/sim.err"
 wait_line "$T/sim.out" '^rtu '
 write_conf "$T/gm.conf" sdm630.conf "node = mem:$T/sink.log" "transport = rtu" "device = $T/bridge" \
-  "baud = 9600" "poll_interval_ms = 10000" "slot_len_s = 120" "boundary_tolerance_ms = 15000" \
+  "baud = 9600" "poll_interval_ms = 10000" "slot_len_s = 120" "boundary_tolerance_ms = 30000" \
   "accel = 100" "start_ms = $START" "timeout_ms = 500"
 start_bg "$GM" -c "$T/gm.conf" > "$T/gm.out" 2> "$T/gm.err"
 GMPID=$LAST_PID

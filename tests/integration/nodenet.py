@@ -159,6 +159,15 @@ class Net:
         if bad:
             raise AssertionError("nodes did not stop cleanly: %s" % bad)
 
+    def light_client_check(self, i, account_hex):
+        """gridctl balance, verified as a light client against genesis (header, certificate, proof)."""
+        r = subprocess.run([self.gridctl, "balance", "--account", account_hex, "--genesis",
+                            os.path.join(self.dir, "genesis.json"), "--rpc",
+                            "http://127.0.0.1:%d" % self.rpc_port(i)], capture_output=True, text=True)
+        if r.returncode != 0 or "verified at height" not in r.stdout:
+            raise AssertionError("light client check on node %d failed: %s %s" % (i, r.stdout, r.stderr))
+        return r.stdout
+
     def close(self):
         for i in list(self.procs):
             self.kill(i, signal.SIGKILL)
@@ -174,8 +183,10 @@ def main(body):
     ap.add_argument("--engine", required=True, choices=["raft", "pbft"])
     ap.add_argument("--gridnode", required=True)
     ap.add_argument("--load", required=True)
+    ap.add_argument("--gridctl")
     a = ap.parse_args()
     net = Net(a.gridnode, a.load, a.engine)
+    net.gridctl = a.gridctl
     t0 = time.time()
     try:
         body(net, a.engine)

@@ -3,6 +3,8 @@ transfers commit; a validator started late and an observer (sync by certified
 blocks) catch up; killing the leader (kill -9, during
 load) does not stop commits; the killed node restarts and reaches the same state
 root; then the same for a follower."""
+import json
+import os
 import signal
 import time
 
@@ -52,6 +54,14 @@ def body(net, engine):
     net.start(follower)
     net.send_load(100, nodes=[0, 1, 2, 3])
     net.same_state([0, 1, 2, 3, 4])
+    # what any node serves checks out as a light client: the certificate by a
+    # quorum of genesis validators (this engine's rule) and the balance proof
+    if net.gridctl:
+        genesis = json.load(open(os.path.join(net.dir, "genesis.json")))
+        acct = genesis["accounts"][2]["key"]  # the first load account
+        for i in range(5):
+            out = net.light_client_check(i, acct)
+        print("light client:", out.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":
