@@ -43,7 +43,8 @@ endforeach()
 # ephemeral range), driven by python3 (tests/integration/nodenet.py).
 find_program(GL_PYTHON3 python3)
 if(TARGET gridnode AND GL_PYTHON3)
-  set(GL_NODE_ITEST_ARGS --gridnode $<TARGET_FILE:gridnode> --load $<TARGET_FILE:bench_node_load>)
+  set(GL_NODE_ITEST_ARGS --gridnode $<TARGET_FILE:gridnode> --load $<TARGET_FILE:bench_node_load>
+                         --gridctl $<TARGET_FILE:gridctl>)
   foreach(engine raft pbft)
     foreach(t network crash)
       add_test(NAME integration/node_${t}_${engine}
