@@ -38,7 +38,7 @@ static const char usage[] =
     "  chain_id = ID                  required; the chain the readings are for\n"
     "  key_file = PATH                required; the meter key seed, 64 hex characters\n"
     "  queue_dir = DIR                required; LMDB queue and slot checkpoint\n"
-    "  node = http://127.0.0.1:8545   the node's JSON-RPC address; `mem:` or `mem:LOGFILE`\n"
+    "  node = http://127.0.0.1:26657  the node's JSON-RPC address; `mem:` or `mem:LOGFILE`\n"
     "                                 is the test sink (no node; with LOGFILE it persists)\n"
     "  verify_proof = false           count a reading committed only with a state proof\n"
     "  map = FILE                     register map (relative to the config file), e.g.\n"
@@ -244,8 +244,11 @@ static void flush_queue(struct bridge *b)
             if (mb_queue_reschedule(b->q, e.slot, attempts, now + delay))
                 fprintf(stderr, "gridmeter: queue reschedule failed\n");
             mb_queue_entry_free(&e);
-            if (rc)
-                break; /* later nonces cannot land before this one */
+            /* A node that cannot be reached or refuses: later nonces cannot land before
+             * this one, so stop.  SINK_PROOF: its nonce was used (it is on chain) but the
+             * reading is not proven in the state -- keep it, retry, and go on with the rest. */
+            if (rc && rc != MB_ERR_SINK_PROOF)
+                break;
             continue;
         }
         mb_queue_entry_free(&e);

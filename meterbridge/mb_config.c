@@ -15,7 +15,7 @@
 void mb_config_defaults(struct mb_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    snprintf(cfg->node, sizeof cfg->node, "http://127.0.0.1:8545");
+    snprintf(cfg->node, sizeof cfg->node, "http://127.0.0.1:26657"); /* gridnode --dev */
     cfg->transport = MB_TRANSPORT_TCP;
     snprintf(cfg->host, sizeof cfg->host, "127.0.0.1");
     cfg->port = 502;

@@ -352,6 +352,8 @@ static int verify_committed(struct rpc *c, uint64_t h, const uint8_t pk[CHAIN_PK
     if (!kx)
         return MB_ERR_NOMEM;
     rc = call(c, "get_state", json_pack("{s:o, s:I}", "key", kx, "height", (json_int_t)h), &res, &code, name);
+    if (rc == MB_ERR_SINK_REJECTED)
+        rc = code == RPC_NOT_FOUND ? MB_ERR_SINK_PROOF : MB_ERR_SINK_PROTOCOL;
     if (rc)
         goto done;
     json_t *jv = json_object_get(res, "value"), *jp = json_object_get(res, "proof");
@@ -361,6 +363,13 @@ static int verify_committed(struct rpc *c, uint64_t h, const uint8_t pk[CHAIN_PK
     proof = malloc(sizeof *proof);
     if (!value || !proof_bytes || !hdr || !proof) {
         rc = MB_ERR_NOMEM;
+        goto done;
+    }
+    rc = MB_ERR_SINK_PROOF;
+    if (json_is_null(jv)) {
+        /* committed (the nonce is used) but not in the state: the chain refused the reading */
+        fprintf(stderr, "gridmeter: slot %llu: committed at height %llu but not in the state\n",
+                (unsigned long long)slot, (unsigned long long)h);
         goto done;
     }
     rc = MB_ERR_SINK_PROTOCOL;
@@ -424,10 +433,12 @@ static int rpc_status(void *ctx, const uint8_t hash[CHAIN_HASH_BYTES], const uin
     } else {
         uint64_t h = (uint64_t)json_integer_value(jh);
         json_t *jr = json_object_get(res, "result");
+        json_t *jn = json_object_get(res, "result_name");
         if (jr && !(json_is_integer(jr) && json_integer_value(jr) == 0) &&
             !(json_is_string(jr) && strcmp(json_string_value(jr), "OK") == 0))
-            fprintf(stderr, "gridmeter: slot %llu committed at height %llu with a non-OK result\n",
-                    (unsigned long long)slot, (unsigned long long)h);
+            fprintf(stderr, "gridmeter: slot %llu committed at height %llu with result %s\n",
+                    (unsigned long long)slot, (unsigned long long)h,
+                    json_is_string(jn) ? json_string_value(jn) : "(not OK)");
         rc = c->verify_proof ? verify_committed(c, h, pk, slot, payload, payload_len) : MB_ERR_OK;
         if (rc == MB_ERR_OK)
             *st = MB_TX_COMMITTED;

@@ -11,6 +11,8 @@ membership proofs as gl.StateProof bytes.
 Fault modes (for the tests): --fail-submits N (first N submit_tx answer HTTP 500),
 --pending N (get_tx says pending N times per tx before the height), --bad-proof
 (a proof whose sibling is flipped), --wrong-value (get_state returns other bytes),
+--refuse-readings (a reading commits -- its nonce is used -- but its execution
+fails, so the state never holds it, as a chain refusing an unregistered meter),
 --garbage (every answer is not JSON), --slow-ms N (sleep before every answer).
 
 --state FILE makes it a node that survives being killed: every committed
@@ -135,7 +137,8 @@ class Node:
 
     def commit(self, key, value):
         self.height += 1
-        self.state[key] = value
+        if key is not None:
+            self.state[key] = value
         snap = dict(self.state)
         self.snapshots[self.height] = snap
         items = [(H(TAG_KEY, k), H(TAG_VALUE, v)) for k, v in snap.items()]
@@ -182,6 +185,11 @@ class Node:
                     f.flush()
                     os.fsync(f.fileno())
             self.nonces[signer] = nonce + 1
+            if self.args.refuse_readings:
+                self.commit(None, None)
+                self.txs[h] = self.height
+                self.pending_left[h] = 0
+                return {"hash": h}, None
             self.commit(key, payload)
             self.txs[h] = self.height
             self.pending_left[h] = self.args.pending
@@ -202,8 +210,10 @@ class Node:
         if method == "get_state":
             key = bytes.fromhex(p["key"])
             snap = self.snapshots.get(p["height"])
-            if snap is None or key not in snap:
+            if snap is None:
                 return None, (-32002, "NOT_FOUND")
+            if key not in snap:   # absent: value null (a real node adds an absence proof)
+                return {"key": key.hex(), "height": p["height"], "value": None, "proof": ""}, None
             value = snap[key]
             items = [(H(TAG_KEY, k), H(TAG_VALUE, v)) for k, v in snap.items()]
             proof = bytearray(prove(items, H(TAG_KEY, key)))
@@ -232,6 +242,7 @@ def main():
     ap.add_argument("--pending", type=int, default=0)
     ap.add_argument("--bad-proof", action="store_true")
     ap.add_argument("--wrong-value", action="store_true")
+    ap.add_argument("--refuse-readings", action="store_true")
     ap.add_argument("--garbage", action="store_true")
     ap.add_argument("--slow-ms", type=int, default=0)
     ap.add_argument("--state", default=None)

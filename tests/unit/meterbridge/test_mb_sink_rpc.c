@@ -184,6 +184,12 @@ static void test_a_proven_value_other_than_ours_is_never_committed(void **st)
     check_proof_refused("--wrong-value");
 }
 
+static void test_a_reading_on_chain_but_not_in_the_state_is_never_committed(void **st)
+{
+    (void)st;
+    check_proof_refused("--refuse-readings");
+}
+
 static void test_without_verify_proof_a_height_is_enough(void **st)
 {
     (void)st;
@@ -280,6 +286,7 @@ int main(void)
         cmocka_unit_test_teardown(test_a_committed_reading_is_proven_against_the_header_state_root, teardown),
         cmocka_unit_test_teardown(test_a_proof_that_does_not_verify_is_never_committed, teardown),
         cmocka_unit_test_teardown(test_a_proven_value_other_than_ours_is_never_committed, teardown),
+        cmocka_unit_test_teardown(test_a_reading_on_chain_but_not_in_the_state_is_never_committed, teardown),
         cmocka_unit_test_teardown(test_without_verify_proof_a_height_is_enough, teardown),
         cmocka_unit_test(test_http_500_is_unreachable_and_pending_is_pending),
         cmocka_unit_test_teardown(test_a_non_json_answer_is_a_protocol_error, teardown),

@@ -182,7 +182,8 @@ static void test_an_sse_client_receives_block_and_clearing_events(void **state)
     start_loop(w);
     int fd = dial(w->port);
     assert_true(fd >= 0);
-    const char *req = "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n";
+    const char *req =
+        "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n";
     assert_int_equal(send(fd, req, strlen(req), 0), (ssize_t)strlen(req));
     static char buf[65536];
     size_t n = 0;
@@ -204,7 +205,8 @@ static void test_an_sse_client_receives_block_and_clearing_events(void **state)
     char hash[65], root[65];
     chain_hex(hash, r.block_hash, 32);
     chain_hex(root, r.state_root, 32);
-    assert_int_equal(json_integer_value(json_object_get(ev, "height")), (json_int_t)w->f.c.head.height);
+    assert_int_equal(json_integer_value(json_object_get(ev, "height")),
+                     (json_int_t)w->f.c.head.height);
     assert_string_equal(json_string_value(json_object_get(ev, "hash")), hash);
     assert_memory_equal(r.block_hash, w->f.c.head.hash, 32);
     assert_string_equal(json_string_value(json_object_get(ev, "state_root")), root);
@@ -216,7 +218,8 @@ static void test_an_sse_client_receives_block_and_clearing_events(void **state)
     json_t *clr = json_pack("{s:i, s:i}", "slot", 42, "price_micro_per_kwh", 123456);
     on_loop(w, NULL, "clearing", clr);
     json_decref(clr);
-    read_until(fd, buf, sizeof buf, &n, "event: clearing\ndata: {\"slot\":42,\"price_micro_per_kwh\":123456}\n\n");
+    read_until(fd, buf, sizeof buf, &n,
+               "event: clearing\ndata: {\"slot\":42,\"price_micro_per_kwh\":123456}\n\n");
     close(fd);
 }
 
@@ -226,7 +229,8 @@ static char *http_get(uint16_t port, const char *path, int *status)
     int fd = dial(port);
     assert_true(fd >= 0);
     char req[256];
-    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+             path);
     assert_int_equal(send(fd, req, strlen(req), 0), (ssize_t)strlen(req));
     size_t cap = 1 << 20, n = 0;
     char *buf = malloc(cap);
@@ -263,7 +267,8 @@ static void test_metrics_pass_promtool_and_count_requests_by_method_and_code(voi
     int code = 0;
     assert_null(node_rpc_call(&u, "no_such_method", NULL, &code, NULL, err, sizeof err));
     assert_int_equal(code, RPC_ERR_METHOD_NOT_FOUND);
-    assert_null(node_rpc_call(&u, "get_block", json_pack("{s:i}", "height", 99), &code, NULL, err, sizeof err));
+    assert_null(node_rpc_call(&u, "get_block", json_pack("{s:i}", "height", 99), &code, NULL, err,
+                              sizeof err));
     assert_int_equal(code, RPC_ERR_NOT_FOUND);
     struct chain_exec_result r;
     commit_block(w, &r);
@@ -273,14 +278,19 @@ static void test_metrics_pass_promtool_and_count_requests_by_method_and_code(voi
     int status;
     char *text = http_get(w->port, "/metrics", &status);
     assert_int_equal(status, 200);
-    assert_non_null(strstr(text, "gridledger_rpc_requests_total{method=\"status\",code=\"0\"} 3\n"));
-    assert_non_null(strstr(text, "gridledger_rpc_requests_total{method=\"unknown\",code=\"-32601\"} 1\n"));
-    assert_non_null(strstr(text, "gridledger_rpc_requests_total{method=\"get_block\",code=\"-32002\"} 1\n"));
+    assert_non_null(
+        strstr(text, "gridledger_rpc_requests_total{method=\"status\",code=\"0\"} 3\n"));
+    assert_non_null(
+        strstr(text, "gridledger_rpc_requests_total{method=\"unknown\",code=\"-32601\"} 1\n"));
+    assert_non_null(
+        strstr(text, "gridledger_rpc_requests_total{method=\"get_block\",code=\"-32002\"} 1\n"));
     assert_non_null(strstr(text, "gridledger_rpc_request_duration_seconds_count 5\n"));
-    assert_non_null(strstr(text, "gridledger_rpc_request_duration_seconds_bucket{le=\"+Inf\"} 5\n"));
+    assert_non_null(
+        strstr(text, "gridledger_rpc_request_duration_seconds_bucket{le=\"+Inf\"} 5\n"));
     assert_non_null(strstr(text, "gridledger_rpc_blocks_seen_total 1\n"));
     char expect[64];
-    snprintf(expect, sizeof expect, "gridledger_height %llu\n", (unsigned long long)w->f.c.head.height);
+    snprintf(expect, sizeof expect, "gridledger_height %llu\n",
+             (unsigned long long)w->f.c.head.height);
     assert_non_null(strstr(text, expect));
 
     char *dir = tu_tmpdir("metrics");
@@ -298,7 +308,8 @@ static void test_metrics_pass_promtool_and_count_requests_by_method_and_code(voi
     out[on] = '\0';
     int rc = pclose(p);
     if (rc != 0)
-        fail_msg("promtool check metrics failed (exit %d; is Debian's prometheus installed?):\n%s\n--- metrics:\n%s",
+        fail_msg("promtool check metrics failed (exit %d; is Debian's prometheus "
+                 "installed?):\n%s\n--- metrics:\n%s",
                  WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out, text);
     tu_rmdir(dir);
     free(dir);
@@ -397,10 +408,11 @@ static void test_events_reach_a_real_mosquitto_broker_started_after_the_server(v
     }
     if (!up) {
         stop(broker);
-        fail_msg("mosquitto did not listen on 127.0.0.1:%u (is Debian's mosquitto installed?)", (unsigned)port);
+        fail_msg("mosquitto did not listen on 127.0.0.1:%u (is Debian's mosquitto installed?)",
+                 (unsigned)port);
     }
-    char *sargv[] = {"mosquitto_sub", "-h", "127.0.0.1", "-p", portstr, "-t", "gltest/events/#", "-v", "-W", "20",
-                     NULL};
+    char *sargv[] = {"mosquitto_sub",   "-h", "127.0.0.1", "-p", portstr, "-t",
+                     "gltest/events/#", "-v", "-W",        "20", NULL};
     pid_t sub = spawn(sargv, sout);
     /* publish a block event until the subscriber has it (it subscribes,
        and our client reconnects, each in its own time) */
@@ -419,7 +431,8 @@ static void test_events_reach_a_real_mosquitto_broker_started_after_the_server(v
     char *line = strstr(got, "gltest/events/block {");
     if (!line || !strstr(line, hash)) {
         char *bl = slurp(blog);
-        fail_msg("mosquitto_sub did not receive the block event; got:\n%s\nbroker log:\n%s", got, bl);
+        fail_msg("mosquitto_sub did not receive the block event; got:\n%s\nbroker log:\n%s", got,
+                 bl);
     }
     json_error_t je;
     json_t *ev = json_loads(strchr(line, '{'), JSON_DISABLE_EOF_CHECK, &je);
@@ -436,11 +449,12 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_an_sse_client_receives_block_and_clearing_events, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_metrics_pass_promtool_and_count_requests_by_method_and_code, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_events_reach_a_real_mosquitto_broker_started_after_the_server, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_an_sse_client_receives_block_and_clearing_events,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_metrics_pass_promtool_and_count_requests_by_method_and_code, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_events_reach_a_real_mosquitto_broker_started_after_the_server, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,7 +17,8 @@ static json_t *call(struct fx *f, const char *method, const char *params)
     struct rpc_api api = {.chain = &f->c, .ops = &ops};
     char body[1024], *out = NULL;
     size_t n;
-    snprintf(body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"%s\",\"params\":%s}", method, params);
+    snprintf(body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"%s\",\"params\":%s}",
+             method, params);
     assert_int_equal(rpc_dispatch(&api, body, strlen(body), &out, &n), 0);
     json_error_t je;
     json_t *j = json_loadb(out, n, 0, &je);
@@ -74,7 +75,8 @@ static size_t check_proof(struct fx *f, json_t *o)
     size_t pl = unhex(json_string_value(json_object_get(o, "proof")), pb, sizeof pb);
     struct chain_proof *proof = malloc(sizeof *proof);
     assert_int_equal(chain_proof_decode(pb, pl, proof), CHAIN_ERR_OK);
-    assert_int_equal(chain_proof_verify_kv(root, key, kl, vl ? val : NULL, vl, proof), CHAIN_ERR_OK);
+    assert_int_equal(chain_proof_verify_kv(root, key, kl, vl ? val : NULL, vl, proof),
+                     CHAIN_ERR_OK);
     if (vl) {
         val[vl / 2] ^= 1;
         assert_int_not_equal(chain_proof_verify_kv(root, key, kl, val, vl, proof), CHAIN_ERR_OK);
@@ -109,7 +111,8 @@ static void test_orders_and_results_are_proven_reads_equal_to_state(void **state
     chain_hex(bhex, b_id, 32);
     chain_hex(chex, c_id, 32);
     snprintf(params, sizeof params,
-             "{\"commodity\":\"electricity\",\"market\":\"day_ahead\",\"slot_start_ms\":%llu,\"limit\":1}",
+             "{\"commodity\":\"electricity\",\"market\":\"day_ahead\",\"slot_start_ms\":%llu,"
+             "\"limit\":1}",
              (unsigned long long)slot);
     json_t *r = call(&f, "get_orders", params);
     json_t *res = result(r), *arr = json_object_get(res, "orders");
@@ -129,20 +132,23 @@ static void test_orders_and_results_are_proven_reads_equal_to_state(void **state
     gl__mkt_order__free_unpacked(oa, NULL);
     json_t *next = json_object_get(res, "next_after_arrival");
     assert_true(json_is_integer(next));
-    snprintf(params, sizeof params,
-             "{\"commodity\":1,\"market\":1,\"slot_start_ms\":%llu,\"limit\":1,\"after_arrival\":%lld}",
-             (unsigned long long)slot, (long long)json_integer_value(next));
+    snprintf(
+        params, sizeof params,
+        "{\"commodity\":1,\"market\":1,\"slot_start_ms\":%llu,\"limit\":1,\"after_arrival\":%lld}",
+        (unsigned long long)slot, (long long)json_integer_value(next));
     json_decref(r);
     r = call(&f, "get_orders", params);
     res = result(r);
     arr = json_object_get(res, "orders");
     assert_int_equal(json_array_size(arr), 1); /* carol's cancelled order left the index */
-    assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "order_id")), bhex);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "order_id")),
+                        bhex);
     assert_true(json_is_null(json_object_get(res, "next_after_arrival")));
     json_decref(r);
 
     /* no result before the gate: proven absent */
-    snprintf(params, sizeof params, "{\"commodity\":\"electricity\",\"market\":\"day_ahead\",\"slot_start_ms\":%llu}",
+    snprintf(params, sizeof params,
+             "{\"commodity\":\"electricity\",\"market\":\"day_ahead\",\"slot_start_ms\":%llu}",
              (unsigned long long)slot);
     r = call(&f, "get_results", params);
     assert_true(json_is_null(json_object_get(result(r), "value")));
@@ -153,7 +159,8 @@ static void test_orders_and_results_are_proven_reads_equal_to_state(void **state
     mt_at(&f, MT_DA_GATE);
     assert_int_equal(mt_empty_block(&f), CHAIN_ERR_OK);
     snprintf(params, sizeof params,
-             "{\"commodity\":\"electricity\",\"market\":\"day_ahead\",\"slot_start_ms\":%llu,\"order_id\":\"%s\"}",
+             "{\"commodity\":\"electricity\",\"market\":\"day_ahead\",\"slot_start_ms\":%llu,"
+             "\"order_id\":\"%s\"}",
              (unsigned long long)slot, ahex);
     r = call(&f, "get_results", params);
     res = result(r);
@@ -161,8 +168,10 @@ static void test_orders_and_results_are_proven_reads_equal_to_state(void **state
     Gl__MktResult *mr = mt_get_result(&f, MKT_ELECTRICITY, MKT_DAY_AHEAD, slot);
     dec = json_object_get(res, "decoded");
     assert_int_equal(json_integer_value(json_object_get(dec, "price")), (json_int_t)mr->price);
-    assert_int_equal(json_integer_value(json_object_get(dec, "volume_wh")), (json_int_t)mr->volume_wh);
-    assert_int_equal(json_integer_value(json_object_get(dec, "grid_sell_wh")), (json_int_t)mr->grid_sell_wh);
+    assert_int_equal(json_integer_value(json_object_get(dec, "volume_wh")),
+                     (json_int_t)mr->volume_wh);
+    assert_int_equal(json_integer_value(json_object_get(dec, "grid_sell_wh")),
+                     (json_int_t)mr->grid_sell_wh);
     assert_string_equal(json_string_value(json_object_get(dec, "welfare_nano")), mr->welfare_nano);
     gl__mkt_result__free_unpacked(mr, NULL);
     json_t *fill = json_object_get(res, "fill");
@@ -174,7 +183,8 @@ static void test_orders_and_results_are_proven_reads_equal_to_state(void **state
     json_decref(r);
 
     /* the cancelled order, at the height before the gate, and now */
-    snprintf(params, sizeof params, "{\"order_id\":\"%s\",\"height\":%llu}", chex, (unsigned long long)before_gate);
+    snprintf(params, sizeof params, "{\"order_id\":\"%s\",\"height\":%llu}", chex,
+             (unsigned long long)before_gate);
     r = call(&f, "get_order", params);
     res = result(r);
     assert_true(check_proof(&f, res) > 0);
@@ -183,8 +193,9 @@ static void test_orders_and_results_are_proven_reads_equal_to_state(void **state
     json_decref(r);
     snprintf(params, sizeof params, "{\"order_id\":\"%s\"}", ahex);
     r = call(&f, "get_order", params);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(result(r), "decoded"), "status")),
-                     MKT_ORDER_CLOSED);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(result(r), "decoded"), "status")),
+        MKT_ORDER_CLOSED);
     json_decref(r);
 
     /* named refusals */

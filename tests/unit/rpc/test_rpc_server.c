@@ -15,25 +15,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
 #include <cmocka.h>
 #include <event2/event.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <unistd.h>
 
 #include "chain_proof.h"
-#include "unit/chain/ledger_fixture.h"
 #include "node_http_client.h"
 #include "rpc.h"
+#include "unit/chain/ledger_fixture.h"
 
 /* ---- the stub node ---- */
 
 #define STUB_BLOCKS 4
 
 struct stub {
-    int submit_rc;              /* what submit_tx answers */
+    int submit_rc; /* what submit_tx answers */
     const char *submit_why;
     int submit_calls;
     uint8_t last_tx[CHAIN_TX_MAX_BYTES];
@@ -139,7 +139,8 @@ static int setup(void **state)
     assert_int_equal(fx_block(f, &tx, &len, 1, NULL), CHAIN_ERR_OK);
     free(tx);
     memcpy(w->stub.hashes[1], f->c.head.hash, CHAIN_HASH_BYTES);
-    assert_int_equal(chain_payload_transfer(f->pk[FX_CAROL], 1000000 * CHAIN_MICRO_PER_TOKEN, &p, &pl), 0);
+    assert_int_equal(
+        chain_payload_transfer(f->pk[FX_CAROL], 1000000 * CHAIN_MICRO_PER_TOKEN, &p, &pl), 0);
     tx = fx_tx(f, FX_BOB, GL__TX_TYPE__TX_TRANSFER, p, pl, &len);
     chain_hash(w->tx2_hash, CHAIN_TAG_TX, tx, len);
     assert_int_equal(fx_block(f, &tx, &len, 1, NULL), CHAIN_ERR_INSUFFICIENT_FUNDS);
@@ -147,8 +148,8 @@ static int setup(void **state)
     memcpy(w->stub.hashes[2], f->c.head.hash, CHAIN_HASH_BYTES);
     w->stub.nblocks = 3;
 
-    w->ops = (struct rpc_node_ops){.ctx = &w->stub, .status = stub_status, .submit_tx = stub_submit,
-                                   .get_cert = stub_cert};
+    w->ops = (struct rpc_node_ops){
+        .ctx = &w->stub, .status = stub_status, .submit_tx = stub_submit, .get_cert = stub_cert};
     w->base = event_base_new();
     assert_non_null(w->base);
     assert_int_equal(rpc_server_open(&w->srv, w->base, &f->c, &w->ops, "127.0.0.1", 0), 0);
@@ -296,10 +297,12 @@ static void test_status_reports_the_committed_head_and_the_node_fields(void **st
     assert_string_equal(json_string_value(json_object_get(r, "state_root")), hex);
     hex_of(hex, w->f.c.head.hash, 32);
     assert_string_equal(json_string_value(json_object_get(r, "block_hash")), hex);
-    assert_int_equal(json_integer_value(json_object_get(r, "time_ms")), (json_int_t)w->f.c.head.time_ms);
+    assert_int_equal(json_integer_value(json_object_get(r, "time_ms")),
+                     (json_int_t)w->f.c.head.time_ms);
     assert_string_equal(json_string_value(json_object_get(r, "engine")), "raft");
     hex_of(hex, w->f.pk[FX_VALIDATOR], 32);
-    assert_string_equal(json_string_value(json_array_get(json_object_get(r, "validators"), 0)), hex);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(r, "validators"), 0)),
+                        hex);
     json_decref(r);
 }
 
@@ -358,7 +361,8 @@ static void test_get_tx_finds_committed_transactions_and_not_others(void **state
     r = call_ok(w, "get_tx", params);
     assert_string_equal(json_string_value(json_object_get(r, "result_name")), "INSUFFICIENT_FUNDS");
     json_decref(r);
-    expect_error(w, "get_tx", "{\"hash\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+    expect_error(w, "get_tx",
+                 "{\"hash\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
                  RPC_ERR_NOT_FOUND);
     expect_error(w, "get_tx", "{\"hash\":\"00\"}", RPC_ERR_INVALID_PARAMS);
     assert_non_null(strstr(last_msg, "\"hash\""));
@@ -378,11 +382,13 @@ static void check_account_proof(struct world *w, json_t *r, const uint8_t *pk, u
     assert_int_equal(mdb_txn_begin(w->f.c.store.env, NULL, MDB_RDONLY, &txn), 0);
     assert_int_equal(chain_smt_root(txn, &w->f.c.store.smt, height, root), 0);
     mdb_txn_abort(txn);
-    assert_int_equal(chain_proof_verify_kv(root, key, sizeof key, json_is_null(vj) ? NULL : val, vl, &p),
-                     CHAIN_ERR_OK);
+    assert_int_equal(
+        chain_proof_verify_kv(root, key, sizeof key, json_is_null(vj) ? NULL : val, vl, &p),
+        CHAIN_ERR_OK);
     /* and the proof does not also prove a different claim */
     if (!json_is_null(vj))
-        assert_int_equal(chain_proof_verify_kv(root, key, sizeof key, NULL, 0, &p), CHAIN_ERR_PROOF_INVALID);
+        assert_int_equal(chain_proof_verify_kv(root, key, sizeof key, NULL, 0, &p),
+                         CHAIN_ERR_PROOF_INVALID);
 }
 
 static void test_get_account_returns_a_proof_against_the_state_root_of_its_height(void **state)
@@ -397,7 +403,8 @@ static void test_get_account_returns_a_proof_against_the_state_root_of_its_heigh
     assert_int_equal(json_integer_value(json_object_get(r, "height")), 2);
     assert_int_equal(json_integer_value(json_object_get(r, "balance")), a.balance);
     assert_int_equal(json_integer_value(json_object_get(r, "nonce")), 1);
-    assert_int_equal(json_integer_value(json_object_get(r, "balance")), FX_START_BALANCE - 5 * CHAIN_MICRO_PER_TOKEN);
+    assert_int_equal(json_integer_value(json_object_get(r, "balance")),
+                     FX_START_BALANCE - 5 * CHAIN_MICRO_PER_TOKEN);
     check_account_proof(w, r, w->f.pk[FX_ALICE], 2);
     json_decref(r);
     /* at height 0 alice had the whole start balance and nonce 0 */
@@ -411,7 +418,8 @@ static void test_get_account_returns_a_proof_against_the_state_root_of_its_heigh
     hex_of(hex, w->f.pk[FX_OPERATOR], 32);
     snprintf(params, sizeof params, "{\"account\":\"%s\"}", hex);
     r = call_ok(w, "get_account", params);
-    assert_string_equal(json_string_value(json_array_get(json_object_get(r, "roles"), 0)), "operator");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(r, "roles"), 0)),
+                        "operator");
     json_decref(r);
     /* an unknown account: exists false, null value, a non-membership proof */
     uint8_t nobody[32];
@@ -505,7 +513,8 @@ static void test_submit_tx_passes_the_envelope_to_the_node_and_maps_refusals(voi
     expect_error(w, "submit_tx", "{\"tx\":\"0a010203\"}", RPC_ERR_TX_REJECTED);
     assert_non_null(strstr(last_msg, "BAD_NONCE"));
     assert_string_equal(json_string_value(json_object_get(last_data, "error")), "BAD_NONCE");
-    assert_string_equal(json_string_value(json_object_get(last_data, "message")), chain_strerror(CHAIN_ERR_BAD_NONCE));
+    assert_string_equal(json_string_value(json_object_get(last_data, "message")),
+                        chain_strerror(CHAIN_ERR_BAD_NONCE));
     assert_string_equal(json_string_value(json_object_get(last_data, "hash")), hex);
 
     w->stub.submit_rc = RPC_REFUSE_MEMPOOL_FULL;
@@ -539,7 +548,8 @@ static void test_submit_txs_answers_each_envelope_and_bounds_the_count(void **st
     assert_int_equal(json_array_size(errors), 3);
     assert_int_equal(json_integer_value(json_object_get(r, "accepted")), 2);
     assert_true(json_is_null(json_array_get(errors, 0)));
-    assert_string_equal(json_string_value(json_object_get(json_array_get(errors, 1), "error")), "BAD_SIG");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(errors, 1), "error")),
+                        "BAD_SIG");
     assert_true(json_is_null(json_array_get(errors, 2)));
     json_decref(r);
     /* a bad element submits nothing and names its index */
@@ -551,7 +561,8 @@ static void test_submit_txs_answers_each_envelope_and_bounds_the_count(void **st
     /* over the count limit */
     size_t cap = 128 + (RPC_MAX_SUBMIT_TXS + 1) * 5;
     char *body = malloc(cap);
-    size_t off = (size_t)snprintf(body, cap, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"submit_txs\",\"params\":{\"txs\":[");
+    size_t off = (size_t)snprintf(
+        body, cap, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"submit_txs\",\"params\":{\"txs\":[");
     for (unsigned i = 0; i <= RPC_MAX_SUBMIT_TXS; i++)
         off += (size_t)snprintf(body + off, cap - off, "%s\"aa\"", i ? "," : "");
     snprintf(body + off, cap - off, "]}}");
@@ -565,8 +576,14 @@ static void test_submit_txs_answers_each_envelope_and_bounds_the_count(void **st
 static void test_malformed_json_is_a_parse_error_with_a_position(void **state)
 {
     struct world *w = *state;
-    const char *bad[] = {"{", "{\"jsonrpc\":\"2.0\",}", "nul", "[1,2", "\"\\u0000\"", "{\"a\":1}{}",
-                         "{\"jsonrpc\":\"2.0\",\"id\":1,\"id\":2,\"method\":\"status\"}", ""};
+    const char *bad[] = {"{",
+                         "{\"jsonrpc\":\"2.0\",}",
+                         "nul",
+                         "[1,2",
+                         "\"\\u0000\"",
+                         "{\"a\":1}{}",
+                         "{\"jsonrpc\":\"2.0\",\"id\":1,\"id\":2,\"method\":\"status\"}",
+                         ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         json_t *r = post(w, bad[i], NULL);
         json_t *e = json_object_get(r, "error");
@@ -585,11 +602,14 @@ static void test_a_wrong_envelope_is_an_invalid_request_saying_what_is_wrong(voi
     expect_error_body(w, "5", RPC_ERR_INVALID_REQUEST);
     expect_error_body(w, "{\"method\":\"status\",\"id\":1}", RPC_ERR_INVALID_REQUEST);
     assert_non_null(strstr(last_msg, "\"jsonrpc\""));
-    expect_error_body(w, "{\"jsonrpc\":\"1.0\",\"method\":\"status\",\"id\":1}", RPC_ERR_INVALID_REQUEST);
+    expect_error_body(w, "{\"jsonrpc\":\"1.0\",\"method\":\"status\",\"id\":1}",
+                      RPC_ERR_INVALID_REQUEST);
     expect_error_body(w, "{\"jsonrpc\":\"2.0\",\"method\":5,\"id\":1}", RPC_ERR_INVALID_REQUEST);
     assert_non_null(strstr(last_msg, "\"method\""));
-    expect_error_body(w, "{\"jsonrpc\":\"2.0\",\"method\":\"status\",\"id\":{}}", RPC_ERR_INVALID_REQUEST);
-    expect_error_body(w, "{\"jsonrpc\":\"2.0\",\"method\":\"status\",\"id\":1,\"extra\":0}", RPC_ERR_INVALID_REQUEST);
+    expect_error_body(w, "{\"jsonrpc\":\"2.0\",\"method\":\"status\",\"id\":{}}",
+                      RPC_ERR_INVALID_REQUEST);
+    expect_error_body(w, "{\"jsonrpc\":\"2.0\",\"method\":\"status\",\"id\":1,\"extra\":0}",
+                      RPC_ERR_INVALID_REQUEST);
     assert_non_null(strstr(last_msg, "\"extra\""));
     /* an invalid request without an id is still answered, with id null */
     json_t *r = post(w, "{\"jsonrpc\":\"2.0\",\"method\":7}", NULL);
@@ -629,12 +649,14 @@ static void test_without_node_ops_submitting_is_unavailable(void **state)
     struct world *w = *state;
     struct rpc_node_ops none = {0};
     struct rpc_api api = {.chain = &w->f.c, .ops = &none};
-    const char *req = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"submit_tx\",\"params\":{\"tx\":\"00\"}}";
+    const char *req =
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"submit_tx\",\"params\":{\"tx\":\"00\"}}";
     char *out;
     size_t n;
     assert_int_equal(rpc_dispatch(&api, req, strlen(req), &out, &n), 0);
     json_t *r = json_loads(out, 0, NULL);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "error"), "code")), RPC_ERR_UNAVAILABLE);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "error"), "code")),
+                     RPC_ERR_UNAVAILABLE);
     json_decref(r);
     free(out);
     /* and reads still work without the node */
@@ -654,13 +676,14 @@ static void test_a_batch_answers_each_request_but_not_notifications(void **state
     int st;
     w->stub.submit_rc = 0;
     int calls = w->stub.submit_calls;
-    json_t *r = post(w,
-                     "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"},"
-                     "{\"jsonrpc\":\"2.0\",\"method\":\"submit_tx\",\"params\":{\"tx\":\"0a01\"}},"
-                     "{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"nope\"},"
-                     "7,"
-                     "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"get_block\",\"params\":{\"height\":1}}]",
-                     &st);
+    json_t *r =
+        post(w,
+             "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"},"
+             "{\"jsonrpc\":\"2.0\",\"method\":\"submit_tx\",\"params\":{\"tx\":\"0a01\"}},"
+             "{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"nope\"},"
+             "7,"
+             "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"get_block\",\"params\":{\"height\":1}}]",
+             &st);
     assert_int_equal(st, 200);
     assert_true(json_is_array(r));
     assert_int_equal(json_array_size(r), 4); /* the notification is executed, not answered */
@@ -668,18 +691,21 @@ static void test_a_batch_answers_each_request_but_not_notifications(void **state
     assert_int_equal(json_integer_value(json_object_get(json_array_get(r, 0), "id")), 1);
     assert_non_null(json_object_get(json_array_get(r, 0), "result"));
     assert_string_equal(json_string_value(json_object_get(json_array_get(r, 1), "id")), "x");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(json_array_get(r, 1), "error"), "code")),
-                     RPC_ERR_METHOD_NOT_FOUND);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(json_array_get(r, 2), "error"), "code")),
-                     RPC_ERR_INVALID_REQUEST);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(json_array_get(r, 1), "error"), "code")),
+        RPC_ERR_METHOD_NOT_FOUND);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(json_array_get(r, 2), "error"), "code")),
+        RPC_ERR_INVALID_REQUEST);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(r, 3), "id")), 3);
     json_decref(r);
 
     /* only notifications (even failing ones): nothing to answer, HTTP 204 */
-    r = post(w,
-             "[{\"jsonrpc\":\"2.0\",\"method\":\"status\"},{\"jsonrpc\":\"2.0\",\"method\":\"nope\"},"
-             "{\"jsonrpc\":\"2.0\",\"method\":\"get_block\",\"params\":{\"height\":99}}]",
-             &st);
+    r = post(
+        w,
+        "[{\"jsonrpc\":\"2.0\",\"method\":\"status\"},{\"jsonrpc\":\"2.0\",\"method\":\"nope\"},"
+        "{\"jsonrpc\":\"2.0\",\"method\":\"get_block\",\"params\":{\"height\":99}}]",
+        &st);
     assert_null(r);
     assert_int_equal(st, 204);
     r = post(w, "{\"jsonrpc\":\"2.0\",\"method\":\"status\"}", &st);
@@ -692,7 +718,8 @@ static void test_a_batch_answers_each_request_but_not_notifications(void **state
     size_t off = 0;
     body[off++] = '[';
     for (unsigned i = 0; i <= RPC_MAX_BATCH; i++)
-        off += (size_t)snprintf(body + off, cap - off, "%s{\"jsonrpc\":\"2.0\",\"id\":%u,\"method\":\"status\"}",
+        off += (size_t)snprintf(body + off, cap - off,
+                                "%s{\"jsonrpc\":\"2.0\",\"id\":%u,\"method\":\"status\"}",
                                 i ? "," : "", i);
     snprintf(body + off, cap - off, "]");
     expect_error_body(w, body, RPC_ERR_TOO_LARGE);
@@ -713,7 +740,8 @@ static void test_an_oversize_body_is_refused_and_the_server_goes_on(void **state
     int st;
     json_t *r = post(w, body, &st);
     assert_int_equal(st, 413);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "error"), "code")), RPC_ERR_TOO_LARGE);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "error"), "code")),
+                     RPC_ERR_TOO_LARGE);
     json_decref(r);
     free(body);
     /* above the hard limit evhttp stops reading; the client sees an error or a 413 */
@@ -735,13 +763,17 @@ static void test_health_and_wrong_paths_and_verbs(void **state)
 {
     struct world *w = *state;
     static char resp[4096];
-    assert_int_equal(raw_http(w, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", resp, sizeof resp),
+    assert_int_equal(raw_http(w, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                              resp, sizeof resp),
                      200);
     assert_non_null(strstr(resp, "\r\n\r\nok"));
-    assert_int_equal(raw_http(w, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", resp, sizeof resp), 405);
     assert_int_equal(
-        raw_http(w, "POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}", resp,
-                 sizeof resp),
+        raw_http(w, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", resp, sizeof resp),
+        405);
+    assert_int_equal(
+        raw_http(
+            w, "POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+            resp, sizeof resp),
         404);
     assert_int_equal(raw_http(w, "garbage\r\n\r\n", resp, sizeof resp), 400);
     json_decref(call_ok(w, "status", NULL));
@@ -754,8 +786,9 @@ static void test_random_bodies_always_get_a_json_rpc_answer(void **state)
     struct world *w = *state;
     struct rpc_api api = {.chain = &w->f.c, .ops = &w->ops};
     struct tu_rng rng = {42};
-    const char *seed = "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"get_account\",\"params\":{\"account\":"
-                       "\"5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\",\"height\":1}}]";
+    const char *seed =
+        "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"get_account\",\"params\":{\"account\":"
+        "\"5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\",\"height\":1}}]";
     char buf[512];
     for (int i = 0; i < 3000; i++) {
         size_t n = strlen(seed);

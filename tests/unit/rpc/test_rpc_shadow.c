@@ -32,7 +32,7 @@
 #include "unit/chain/ledger_fixture.h"
 
 #define CLOCK_MS 1800000000000ULL
-#define MAXQ 64
+#define MAXQ     64
 
 struct world {
     struct fx f;
@@ -109,8 +109,12 @@ static struct world *start(const uint8_t (*allowed)[CHAIN_PK_BYTES], size_t nall
     w->now = CLOCK_MS;
     w->nonce = CLOCK_MS - 100000;
     w->ops = (struct rpc_node_ops){.ctx = w, .submit_tx = stub_submit};
-    struct rpc_shadow_config cfg = {.pk = w->f.pk[FX_SHADOW], .sk = w->f.sk[FX_SHADOW], .allowed_keys = allowed,
-                                    .nallowed = nallowed, .window_ms = 300000, .now_ms = stub_clock,
+    struct rpc_shadow_config cfg = {.pk = w->f.pk[FX_SHADOW],
+                                    .sk = w->f.sk[FX_SHADOW],
+                                    .allowed_keys = allowed,
+                                    .nallowed = nallowed,
+                                    .window_ms = 300000,
+                                    .now_ms = stub_clock,
                                     .clock_ctx = w};
     w->base = event_base_new();
     assert_non_null(w->base);
@@ -156,7 +160,8 @@ static json_t *post_hdr(struct world *w, const char *hdr, const char *body, int 
     int st = 0;
     if (hdr)
         snprintf(extra, sizeof extra, "%s: %s\r\n", RPC_SHADOW_SIG_HEADER, hdr);
-    if (node_http_post_ex(&w->url, hdr ? extra : NULL, body, strlen(body), &st, &resp, &rl, err, sizeof err))
+    if (node_http_post_ex(&w->url, hdr ? extra : NULL, body, strlen(body), &st, &resp, &rl, err,
+                          sizeof err))
         fail_msg("HTTP failed: %s", err);
     *status = st;
     json_error_t je;
@@ -175,10 +180,12 @@ static void sign_hdr(struct world *w, int who, uint64_t nonce, const char *body,
 }
 
 /* A signed call by key `who` with the next nonce; params is JSON text. */
-static json_t *call_as(struct world *w, int who, const char *method, const char *params, int *status)
+static json_t *call_as(struct world *w, int who, const char *method, const char *params,
+                       int *status)
 {
     char body[1024], hdr[RPC_SHADOW_HEADER_MAX];
-    snprintf(body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"%s\",\"params\":%s}", method, params);
+    snprintf(body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"%s\",\"params\":%s}",
+             method, params);
     sign_hdr(w, who, ++w->nonce, body, hdr);
     return post_hdr(w, hdr, body, status);
 }
@@ -205,11 +212,13 @@ static int err_code(json_t *resp)
     return e ? (int)json_integer_value(json_object_get(e, "code")) : 0;
 }
 
-static json_t *recharge(struct world *w, int who, int acct, long long amount, const char *ref, int *status)
+static json_t *recharge(struct world *w, int who, int acct, long long amount, const char *ref,
+                        int *status)
 {
     char params[256], hex[65];
     chain_hex(hex, w->f.pk[acct], CHAIN_PK_BYTES);
-    snprintf(params, sizeof params, "{\"account\":\"%s\",\"amount\":%lld,\"bank_ref\":\"%s\"}", hex, amount, ref);
+    snprintf(params, sizeof params, "{\"account\":\"%s\",\"amount\":%lld,\"bank_ref\":\"%s\"}", hex,
+             amount, ref);
     return call_as(w, who, "recharge", params, status);
 }
 
@@ -278,7 +287,8 @@ static void test_recharge_mints_once_and_every_repeat_returns_the_first_result(v
     assert_int_equal(supply(w).minted, minted0 + 8000000);
 }
 
-static void test_recharge_with_a_used_bank_ref_for_another_amount_or_account_is_refused(void **state)
+static void
+test_recharge_with_a_used_bank_ref_for_another_amount_or_account_is_refused(void **state)
 {
     struct world *w = *state;
     int st;
@@ -317,11 +327,21 @@ static void test_recharge_params_are_checked_by_name(void **state)
     const char *bad[] = {
         "{\"account\":\"zz\",\"amount\":1,\"bank_ref\":\"r\"}",
         "{\"amount\":1,\"bank_ref\":\"r\"}",
-        "{\"account\":\"" "0000000000000000000000000000000000000000000000000000000000000000" "\",\"amount\":0,\"bank_ref\":\"r\"}",
-        "{\"account\":\"" "0000000000000000000000000000000000000000000000000000000000000000" "\",\"amount\":-5,\"bank_ref\":\"r\"}",
-        "{\"account\":\"" "0000000000000000000000000000000000000000000000000000000000000000" "\",\"amount\":1,\"bank_ref\":\"\"}",
-        "{\"account\":\"" "0000000000000000000000000000000000000000000000000000000000000000" "\",\"amount\":1,\"bank_ref\":\"a b\"}",
-        "{\"account\":\"" "0000000000000000000000000000000000000000000000000000000000000000" "\",\"amount\":1,\"bank_ref\":\"r\",\"memo\":1}",
+        "{\"account\":\""
+        "0000000000000000000000000000000000000000000000000000000000000000"
+        "\",\"amount\":0,\"bank_ref\":\"r\"}",
+        "{\"account\":\""
+        "0000000000000000000000000000000000000000000000000000000000000000"
+        "\",\"amount\":-5,\"bank_ref\":\"r\"}",
+        "{\"account\":\""
+        "0000000000000000000000000000000000000000000000000000000000000000"
+        "\",\"amount\":1,\"bank_ref\":\"\"}",
+        "{\"account\":\""
+        "0000000000000000000000000000000000000000000000000000000000000000"
+        "\",\"amount\":1,\"bank_ref\":\"a b\"}",
+        "{\"account\":\""
+        "0000000000000000000000000000000000000000000000000000000000000000"
+        "\",\"amount\":1,\"bank_ref\":\"r\",\"memo\":1}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         json_t *r = call_as(w, FX_SHADOW, "recharge", bad[i], &st);
@@ -346,7 +366,9 @@ static void test_unsigned_and_malformed_requests_are_refused_with_their_codes(vo
     assert_int_equal(err_code(r), RPC_ERR_AUTH_MISSING);
     json_decref(r);
     const char *bad[] = {"key=00", "nonce=5", "key=zz, nonce=1, sig=00", "garbage",
-                         "key=" "0000000000000000000000000000000000000000000000000000000000000000" ", nonce=x, sig=00"};
+                         "key="
+                         "0000000000000000000000000000000000000000000000000000000000000000"
+                         ", nonce=x, sig=00"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         r = post_hdr(w, bad[i], body, &st);
         assert_int_equal(st, 401);
@@ -362,11 +384,15 @@ static void test_a_bad_signature_is_refused_and_nothing_is_minted(void **state)
     char hex[65], body[512], other[512], hdr[RPC_SHADOW_HEADER_MAX];
     chain_hex(hex, w->f.pk[FX_ALICE], CHAIN_PK_BYTES);
     snprintf(body, sizeof body,
-             "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"recharge\",\"params\":{\"account\":\"%s\",\"amount\":1,"
-             "\"bank_ref\":\"X\"}}", hex);
+             "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"recharge\",\"params\":{\"account\":\"%s\","
+             "\"amount\":1,"
+             "\"bank_ref\":\"X\"}}",
+             hex);
     snprintf(other, sizeof other,
-             "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"recharge\",\"params\":{\"account\":\"%s\",\"amount\":9,"
-             "\"bank_ref\":\"X\"}}", hex);
+             "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"recharge\",\"params\":{\"account\":\"%s\","
+             "\"amount\":9,"
+             "\"bank_ref\":\"X\"}}",
+             hex);
     sign_hdr(w, FX_SHADOW, ++w->nonce, body, hdr);
     json_t *r = post_hdr(w, hdr, other, &st); /* the body was changed in transit */
     assert_int_equal(st, 401);
@@ -381,7 +407,8 @@ static void test_a_bad_signature_is_refused_and_nothing_is_minted(void **state)
     assert_int_equal(err_code(r), RPC_ERR_AUTH_BAD_SIG);
     json_decref(r);
     /* alice's key named, the shadow centre's signature */
-    rpc_shadow_auth_sign(&a, FX_CHAIN_ID, ++w->nonce, body, strlen(body), w->f.pk[FX_SHADOW], w->f.sk[FX_SHADOW]);
+    rpc_shadow_auth_sign(&a, FX_CHAIN_ID, ++w->nonce, body, strlen(body), w->f.pk[FX_SHADOW],
+                         w->f.sk[FX_SHADOW]);
     memcpy(a.key, w->f.pk[FX_ALICE], CHAIN_PK_BYTES);
     rpc_shadow_auth_format(&a, hdr, sizeof hdr);
     r = post_hdr(w, hdr, body, &st);
@@ -397,8 +424,10 @@ static void test_a_replayed_or_stale_nonce_is_refused(void **state)
     char hex[65], body[512], hdr[RPC_SHADOW_HEADER_MAX];
     chain_hex(hex, w->f.pk[FX_ALICE], CHAIN_PK_BYTES);
     snprintf(body, sizeof body,
-             "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"recharge\",\"params\":{\"account\":\"%s\",\"amount\":3,"
-             "\"bank_ref\":\"R1\"}}", hex);
+             "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"recharge\",\"params\":{\"account\":\"%s\","
+             "\"amount\":3,"
+             "\"bank_ref\":\"R1\"}}",
+             hex);
     sign_hdr(w, FX_SHADOW, ++w->nonce, body, hdr);
     json_t *r = post_hdr(w, hdr, body, &st);
     assert_int_equal(st, 200);
@@ -445,7 +474,8 @@ static void test_a_key_without_the_shadow_role_is_refused_unless_configured(void
     /* the role granted in committed state is enough */
     uint8_t *p;
     size_t pl;
-    assert_int_equal(chain_payload_set_roles(w->f.pk[FX_CAROL], CHAIN_ROLE_SHADOW_CENTRE, &p, &pl), 0);
+    assert_int_equal(chain_payload_set_roles(w->f.pk[FX_CAROL], CHAIN_ROLE_SHADOW_CENTRE, &p, &pl),
+                     0);
     assert_int_equal(fx_submit(&w->f, FX_OPERATOR, GL__TX_TYPE__TX_SET_ROLES, p, pl), CHAIN_ERR_OK);
     r = call_as(w, FX_CAROL, "reconciliation", "{}", &st);
     assert_int_equal(st, 200);
@@ -506,7 +536,8 @@ static void test_payouts_since_a_height_are_listed_in_order_and_paginated(void *
     for (int i = 0; i < 5; i++)
         for (int j = i + 1; j < 5; j++) {
             int a = order[i], b = order[j];
-            if (heights[a] > heights[b] || (heights[a] == heights[b] && memcmp(ids[a], ids[b], 32) > 0)) {
+            if (heights[a] > heights[b] ||
+                (heights[a] == heights[b] && memcmp(ids[a], ids[b], 32) > 0)) {
                 order[i] = b;
                 order[j] = a;
             }
@@ -516,7 +547,8 @@ static void test_payouts_since_a_height_are_listed_in_order_and_paginated(void *
     int seen = 0;
     for (int page = 0; page < 3; page++) {
         if (page == 0)
-            snprintf(params, sizeof params, "{\"since_height\":%llu,\"limit\":3}", (unsigned long long)heights[1]);
+            snprintf(params, sizeof params, "{\"since_height\":%llu,\"limit\":3}",
+                     (unsigned long long)heights[1]);
         else
             snprintf(params, sizeof params, "{\"since_height\":%llu,\"limit\":3,\"after\":\"%s\"}",
                      (unsigned long long)heights[1], next);
@@ -528,8 +560,10 @@ static void test_payouts_since_a_height_are_listed_in_order_and_paginated(void *
             char hex[65];
             chain_hex(hex, ids[k], 32);
             assert_string_equal(json_string_value(json_object_get(po, "payout_id")), hex);
-            assert_int_equal(json_integer_value(json_object_get(po, "height")), (json_int_t)heights[k]);
-            assert_int_equal(json_integer_value(json_object_get(po, "amount")), (json_int_t)((k + 1) * 1000000));
+            assert_int_equal(json_integer_value(json_object_get(po, "height")),
+                             (json_int_t)heights[k]);
+            assert_int_equal(json_integer_value(json_object_get(po, "amount")),
+                             (json_int_t)((k + 1) * 1000000));
             assert_string_equal(json_string_value(json_object_get(po, "status")), "pending");
         }
         json_t *nx = json_object_get(res, "next");
@@ -585,7 +619,8 @@ static void test_confirm_payout_pays_or_refunds_once(void **state)
     for (size_t i = 0; i < 2; i++) {
         json_t *po = json_array_get(arr, i);
         int is1 = strcmp(json_string_value(json_object_get(po, "payout_id")), h1) == 0;
-        assert_string_equal(json_string_value(json_object_get(po, "status")), is1 ? "paid" : "refunded");
+        assert_string_equal(json_string_value(json_object_get(po, "status")),
+                            is1 ? "paid" : "refunded");
         if (is1)
             assert_string_equal(json_string_value(json_object_get(po, "bank_ref")), "SEPA-77");
     }
@@ -625,11 +660,13 @@ static void test_reconciliation_equals_chain_supply_check_and_a_naive_payout_sum
     assert_int_equal(json_integer_value(json_object_get(res, "minted")), rep.minted);
     assert_int_equal(json_integer_value(json_object_get(res, "burned")), rep.burned);
     assert_int_equal(json_integer_value(json_object_get(res, "supply")), rep.minted - rep.burned);
-    assert_int_equal(json_integer_value(json_object_get(res, "held")), rep.accounts_total + rep.pools_total);
+    assert_int_equal(json_integer_value(json_object_get(res, "held")),
+                     rep.accounts_total + rep.pools_total);
     assert_true(json_is_true(json_object_get(res, "balanced")));
     assert_int_equal(json_integer_value(json_object_get(res, "payouts_pending")), 2);
     assert_int_equal(json_integer_value(json_object_get(res, "payouts_pending_amount")), 4000000);
-    assert_int_equal(json_integer_value(json_object_get(res, "height")), (json_int_t)w->f.c.head.height);
+    assert_int_equal(json_integer_value(json_object_get(res, "height")),
+                     (json_int_t)w->f.c.head.height);
     assert_int_equal(rep.burned, 4000000);
     assert_int_equal(rep.minted, 3 * FX_START_BALANCE + 9000000);
     json_decref(r);
@@ -640,14 +677,16 @@ static void test_reconciliation_equals_chain_supply_check_and_a_naive_payout_sum
     assert_int_equal(json_integer_value(json_object_get(day, "minted")), rep.minted);
     assert_int_equal(json_integer_value(json_object_get(day, "burned")), 4000000);
     assert_true(json_is_null(json_object_get(day, "from_height")));
-    assert_int_equal(json_integer_value(json_object_get(day, "to_height")), (json_int_t)w->f.c.head.height);
+    assert_int_equal(json_integer_value(json_object_get(day, "to_height")),
+                     (json_int_t)w->f.c.head.height);
     assert_int_equal(json_integer_value(json_object_get(day, "payouts_created")), 2);
     json_decref(r);
     r = call_as(w, FX_SHADOW, "reconciliation", "{\"day\":\"2023-11-15\"}", &st);
     day = json_object_get(ok_result(r), "day");
     assert_int_equal(json_integer_value(json_object_get(day, "minted")), 0);
     assert_false(json_is_true(json_object_get(day, "complete")));
-    assert_int_equal(json_integer_value(json_object_get(day, "from_height")), (json_int_t)w->f.c.head.height);
+    assert_int_equal(json_integer_value(json_object_get(day, "from_height")),
+                     (json_int_t)w->f.c.head.height);
     json_decref(r);
     r = call_as(w, FX_SHADOW, "reconciliation", "{\"day\":\"2023-02-29\"}", &st);
     assert_int_equal(err_code(r), RPC_ERR_INVALID_PARAMS);
@@ -698,11 +737,13 @@ static void test_gridctl_recharge_signs_its_request_and_a_repeat_mints_nothing(v
     struct world *w = *state;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    w->now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u; /* gridctl signs with the wall clock */
+    w->now = (uint64_t)ts.tv_sec * 1000u +
+             (uint64_t)ts.tv_nsec / 1000000u; /* gridctl signs with the wall clock */
     char *dir = tu_tmpdir("gridctl");
     char key[512], hex[2 * CHAIN_SK_BYTES + 1], acct[65], cmd[2048];
     snprintf(key, sizeof key, "%s/shadow.key", dir);
-    chain_hex(hex, w->f.sk[FX_SHADOW], CHAIN_SK_BYTES); /* seed || pk, as gridnode writes key files */
+    chain_hex(hex, w->f.sk[FX_SHADOW],
+              CHAIN_SK_BYTES); /* seed || pk, as gridnode writes key files */
     FILE *f = fopen(key, "w");
     assert_non_null(f);
     fprintf(f, "%s\n", hex);
@@ -710,10 +751,11 @@ static void test_gridctl_recharge_signs_its_request_and_a_repeat_mints_nothing(v
     assert_int_equal(chmod(key, 0600), 0);
     chain_hex(acct, w->f.pk[FX_CAROL], CHAIN_PK_BYTES);
     int64_t before = fx_account(&w->f, w->f.pk[FX_CAROL]).balance;
-    snprintf(cmd, sizeof cmd,
-             "%s recharge --account %s --amount 2500000 --bank-ref CLI-1 --shadow-key %s --chain-id %s "
-             "--shadow-rpc http://127.0.0.1:%u 2>&1",
-             GL_GRIDCTL, acct, key, FX_CHAIN_ID, (unsigned)w->url.port);
+    snprintf(
+        cmd, sizeof cmd,
+        "%s recharge --account %s --amount 2500000 --bank-ref CLI-1 --shadow-key %s --chain-id %s "
+        "--shadow-rpc http://127.0.0.1:%u 2>&1",
+        GL_GRIDCTL, acct, key, FX_CHAIN_ID, (unsigned)w->url.port);
     int code;
     char *out = run(cmd, &code);
     if (code != 0)
@@ -728,19 +770,21 @@ static void test_gridctl_recharge_signs_its_request_and_a_repeat_mints_nothing(v
     assert_non_null(strstr(out, "\"repeat\": true"));
     assert_int_equal(w->nq, 0);
     /* the same reference for another amount: refused, named */
-    snprintf(cmd, sizeof cmd,
-             "%s recharge --account %s --amount 2500001 --bank-ref CLI-1 --shadow-key %s --chain-id %s "
-             "--shadow-rpc http://127.0.0.1:%u 2>&1",
-             GL_GRIDCTL, acct, key, FX_CHAIN_ID, (unsigned)w->url.port);
+    snprintf(
+        cmd, sizeof cmd,
+        "%s recharge --account %s --amount 2500001 --bank-ref CLI-1 --shadow-key %s --chain-id %s "
+        "--shadow-rpc http://127.0.0.1:%u 2>&1",
+        GL_GRIDCTL, acct, key, FX_CHAIN_ID, (unsigned)w->url.port);
     sleep_ms_(5);
     out = run(cmd, &code);
     assert_int_equal(code, 1);
     assert_non_null(strstr(out, "BANK_REF_CONFLICT"));
     /* signed for another chain: the node refuses the signature */
-    snprintf(cmd, sizeof cmd,
-             "%s recharge --account %s --amount 1 --bank-ref CLI-2 --shadow-key %s --chain-id other "
-             "--shadow-rpc http://127.0.0.1:%u 2>&1",
-             GL_GRIDCTL, acct, key, (unsigned)w->url.port);
+    snprintf(
+        cmd, sizeof cmd,
+        "%s recharge --account %s --amount 1 --bank-ref CLI-2 --shadow-key %s --chain-id other "
+        "--shadow-rpc http://127.0.0.1:%u 2>&1",
+        GL_GRIDCTL, acct, key, (unsigned)w->url.port);
     out = run(cmd, &code);
     assert_int_equal(code, 1);
     assert_non_null(strstr(out, "AUTH_BAD_SIG"));
@@ -752,26 +796,28 @@ static void test_gridctl_recharge_signs_its_request_and_a_repeat_mints_nothing(v
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_recharge_mints_once_and_every_repeat_returns_the_first_result, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_recharge_with_a_used_bank_ref_for_another_amount_or_account_is_refused,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_recharge_mints_once_and_every_repeat_returns_the_first_result, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_recharge_with_a_used_bank_ref_for_another_amount_or_account_is_refused, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(test_recharge_params_are_checked_by_name, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unsigned_and_malformed_requests_are_refused_with_their_codes, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_a_bad_signature_is_refused_and_nothing_is_minted, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_unsigned_and_malformed_requests_are_refused_with_their_codes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_bad_signature_is_refused_and_nothing_is_minted,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_replayed_or_stale_nonce_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_key_without_the_shadow_role_is_refused_unless_configured, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_key_without_the_shadow_role_is_refused_unless_configured, setup, teardown),
         cmocka_unit_test(test_a_configured_key_is_accepted_without_the_role),
-        cmocka_unit_test_setup_teardown(test_payouts_since_a_height_are_listed_in_order_and_paginated, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_payouts_since_a_height_are_listed_in_order_and_paginated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_confirm_payout_pays_or_refunds_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reconciliation_equals_chain_supply_check_and_a_naive_payout_sum, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_reconciliation_equals_chain_supply_check_and_a_naive_payout_sum, setup, teardown),
         cmocka_unit_test(test_the_signature_header_parser_round_trips_and_names_refusals),
-        cmocka_unit_test_setup_teardown(test_gridctl_recharge_signs_its_request_and_a_repeat_mints_nothing, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_gridctl_recharge_signs_its_request_and_a_repeat_mints_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
