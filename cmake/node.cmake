@@ -46,7 +46,7 @@ if(TARGET gridnode AND GL_PYTHON3)
   set(GL_NODE_ITEST_ARGS --gridnode $<TARGET_FILE:gridnode> --load $<TARGET_FILE:bench_node_load>
                          --gridctl $<TARGET_FILE:gridctl>)
   foreach(engine raft pbft)
-    foreach(t network crash)
+    foreach(t network crash lagging)
       add_test(NAME integration/node_${t}_${engine}
                COMMAND ${GL_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/integration/test_node_${t}.py
                        --engine ${engine} ${GL_NODE_ITEST_ARGS})
