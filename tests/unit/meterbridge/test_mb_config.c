@@ -167,6 +167,37 @@ static void test_the_shipped_em24_map_decodes_little_word_order_int32(void **st)
     assert_int_equal(mb_reg_decode_wh(&m.import, neg, &wh), MB_ERR_REG_BAD_VALUE);
 }
 
+static void test_the_shipped_example_config_loads_with_its_map(void **st)
+{
+    (void)st;
+    struct mb_config c;
+    char path[512], msg[600];
+    snprintf(path, sizeof path, "%s/meterbridge/gridmeter.conf.example", GL_SOURCE_DIR);
+    int rc = mb_config_load(&c, path, msg, sizeof msg);
+    if (rc)
+        fail_msg("%s", msg);
+    assert_string_equal(c.map.model, "Eastron SDM630");
+    assert_int_equal(c.max_power_w, 43000);
+    assert_int_equal(c.slot_len_s, 900);
+}
+
+static void test_a_missing_map_file_is_named_in_the_message(void **st)
+{
+    (void)st;
+    char *dir = tu_tmpdir("mbconf");
+    char path[512], msg[600];
+    snprintf(path, sizeof path, "%s/gm.conf", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("chain_id = a\nkey_file = k\nqueue_dir = q\nmap = nowhere.conf\n", f);
+    fclose(f);
+    struct mb_config c;
+    assert_int_equal(mb_config_load(&c, path, msg, sizeof msg), MB_ERR_IO);
+    assert_non_null(strstr(msg, "nowhere.conf"));
+    tu_rmdir(dir);
+    free(dir);
+}
+
 static struct mb_reg reg(enum mb_type t, enum mb_order o, uint64_t num, uint64_t den)
 {
     struct mb_reg r = {true, 0, 4, t, o, num, den};
@@ -256,6 +287,8 @@ int main(void)
         cmocka_unit_test(test_the_shipped_em24_map_decodes_little_word_order_int32),
         cmocka_unit_test(test_decoding_floors_and_refuses_nan_infinity_and_negatives),
         cmocka_unit_test(test_decimal_and_fraction_scales_reduce_to_the_same_rational),
+        cmocka_unit_test(test_the_shipped_example_config_loads_with_its_map),
+        cmocka_unit_test(test_a_missing_map_file_is_named_in_the_message),
         cmocka_unit_test(test_integer_decoding_is_monotone_over_random_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
