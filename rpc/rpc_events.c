@@ -34,9 +34,8 @@
 
 /* ---- request statistics ---- */
 
-static const uint64_t LATENCY_LE_US[RPC_LATENCY_BUCKETS - 1] = {250,    500,    1000,   2500,   5000,
-                                                                 10000,  25000,  50000,  100000, 250000,
-                                                                 1000000};
+static const uint64_t LATENCY_LE_US[RPC_LATENCY_BUCKETS - 1] = {
+    250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000};
 
 void rpc_stats_count(struct rpc_stats *st, const char *method, int code)
 {
@@ -75,7 +74,7 @@ struct rpc_mqtt {
     atomic_uint_fast64_t unacked; /* published, broker has not acknowledged */
     atomic_uint_fast64_t acked;
     atomic_uint_fast64_t connects;
-    uint64_t dropped;             /* queue full or not connected (event thread only) */
+    uint64_t dropped; /* queue full or not connected (event thread only) */
     atomic_bool connected;
 };
 
@@ -311,11 +310,12 @@ void rpc_server_on_commit(struct rpc_server *s, const struct chain_exec_result *
     size_t failed = 0;
     for (size_t i = 0; i < r->ntx; i++)
         failed += r->tx_results[i] != 0;
-    json_t *o = json_pack("{s:I, s:o, s:o, s:o, s:I, s:I, s:I}", "height", (json_int_t)r->height, "hash",
-                          rpc_hex_json(r->block_hash, CHAIN_HASH_BYTES), "prev_hash",
-                          rpc_hex_json(r->prev_hash, CHAIN_HASH_BYTES), "state_root",
-                          rpc_hex_json(r->state_root, CHAIN_HASH_BYTES), "time_ms", (json_int_t)r->time_ms,
-                          "txs", (json_int_t)r->ntx, "txs_failed", (json_int_t)failed);
+    json_t *o =
+        json_pack("{s:I, s:o, s:o, s:o, s:I, s:I, s:I}", "height", (json_int_t)r->height, "hash",
+                  rpc_hex_json(r->block_hash, CHAIN_HASH_BYTES), "prev_hash",
+                  rpc_hex_json(r->prev_hash, CHAIN_HASH_BYTES), "state_root",
+                  rpc_hex_json(r->state_root, CHAIN_HASH_BYTES), "time_ms", (json_int_t)r->time_ms,
+                  "txs", (json_int_t)r->ntx, "txs_failed", (json_int_t)failed);
     if (!o)
         return;
     s->blocks_seen++;
@@ -373,7 +373,8 @@ void rpc_events_close(struct rpc_server *s)
 
 /* ---- GET /metrics: the Prometheus text format (version 0.0.4) ---- */
 
-static void metric(struct evbuffer *b, const char *name, const char *type, const char *help, uint64_t v)
+static void metric(struct evbuffer *b, const char *name, const char *type, const char *help,
+                   uint64_t v)
 {
     evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
                         (unsigned long long)v);
@@ -387,70 +388,79 @@ void rpc_events_metrics(struct rpc_server *s, struct evhttp_request *req)
         return;
     }
     struct chain *c = s->api.chain;
-    metric(b, "gridledger_height", "gauge", "Height of the committed head.", c && c->has_head ? c->head.height : 0);
-    metric(b, "gridledger_head_time_seconds", "gauge", "Block time of the committed head (from its header).",
+    metric(b, "gridledger_height", "gauge", "Height of the committed head.",
+           c && c->has_head ? c->head.height : 0);
+    metric(b, "gridledger_head_time_seconds", "gauge",
+           "Block time of the committed head (from its header).",
            c && c->has_head ? c->head.time_ms / 1000u : 0);
     struct rpc_node_metrics nm;
     memset(&nm, 0, sizeof nm);
     if (s->ops.metrics && s->ops.metrics(s->ops.ctx, &nm) == 0) {
-        metric(b, "gridledger_txs_committed_total", "counter", "Transactions committed since the node started.",
-               nm.txs_committed);
-        metric(b, "gridledger_mempool_txs", "gauge", "Transactions admitted to the mempool, waiting.",
-               nm.mempool_txs);
-        metric(b, "gridledger_mempool_bytes", "gauge", "Bytes of transactions in the mempool.", nm.mempool_bytes);
+        metric(b, "gridledger_txs_committed_total", "counter",
+               "Transactions committed since the node started.", nm.txs_committed);
+        metric(b, "gridledger_mempool_txs", "gauge",
+               "Transactions admitted to the mempool, waiting.", nm.mempool_txs);
+        metric(b, "gridledger_mempool_bytes", "gauge", "Bytes of transactions in the mempool.",
+               nm.mempool_bytes);
         metric(b, "gridledger_peers_up", "gauge", "Authenticated peers connected.", nm.peers_up);
     }
-    metric(b, "gridledger_rpc_blocks_seen_total", "counter", "Committed blocks this RPC server was told of.",
-           s->blocks_seen);
-    metric(b, "gridledger_rpc_block_txs_seen_total", "counter", "Transactions in the blocks this server was told of.",
-           s->txs_seen);
+    metric(b, "gridledger_rpc_blocks_seen_total", "counter",
+           "Committed blocks this RPC server was told of.", s->blocks_seen);
+    metric(b, "gridledger_rpc_block_txs_seen_total", "counter",
+           "Transactions in the blocks this server was told of.", s->txs_seen);
     metric(b, "gridledger_events_published_total", "counter", "Events published (SSE and MQTT).",
            s->events_published);
     metric(b, "gridledger_sse_clients", "gauge", "Open server-sent event streams.", s->nsse);
-    metric(b, "gridledger_sse_dropped_total", "counter", "Event streams dropped for falling behind.",
-           s->sse_dropped);
+    metric(b, "gridledger_sse_dropped_total", "counter",
+           "Event streams dropped for falling behind.", s->sse_dropped);
     if (s->mqtt) {
         metric(b, "gridledger_mqtt_connected", "gauge", "1 when connected to the MQTT broker.",
                atomic_load(&s->mqtt->connected) ? 1 : 0);
-        metric(b, "gridledger_mqtt_connects_total", "counter", "Successful connections to the MQTT broker.",
-               atomic_load(&s->mqtt->connects));
-        metric(b, "gridledger_mqtt_acked_total", "counter", "MQTT messages acknowledged by the broker.",
-               atomic_load(&s->mqtt->acked));
+        metric(b, "gridledger_mqtt_connects_total", "counter",
+               "Successful connections to the MQTT broker.", atomic_load(&s->mqtt->connects));
+        metric(b, "gridledger_mqtt_acked_total", "counter",
+               "MQTT messages acknowledged by the broker.", atomic_load(&s->mqtt->acked));
         metric(b, "gridledger_mqtt_queued", "gauge", "MQTT messages not yet acknowledged.",
                atomic_load(&s->mqtt->unacked));
-        metric(b, "gridledger_mqtt_dropped_total", "counter", "MQTT messages dropped (queue full or no broker).",
-               s->mqtt->dropped);
+        metric(b, "gridledger_mqtt_dropped_total", "counter",
+               "MQTT messages dropped (queue full or no broker).", s->mqtt->dropped);
     }
-    evbuffer_add_printf(b, "# HELP gridledger_rpc_requests_total JSON-RPC requests by method and result code "
-                           "(0 success).\n# TYPE gridledger_rpc_requests_total counter\n");
+    evbuffer_add_printf(
+        b, "# HELP gridledger_rpc_requests_total JSON-RPC requests by method and result code "
+           "(0 success).\n# TYPE gridledger_rpc_requests_total counter\n");
     for (size_t i = 0; i < s->stats.n; i++)
         evbuffer_add_printf(b, "gridledger_rpc_requests_total{method=\"%s\",code=\"%d\"} %llu\n",
-                            s->stats.by[i].method, s->stats.by[i].code, (unsigned long long)s->stats.by[i].count);
+                            s->stats.by[i].method, s->stats.by[i].code,
+                            (unsigned long long)s->stats.by[i].count);
     static const char *const paths[4] = {"/", "/health", "/events", "/metrics"};
     evbuffer_add_printf(b, "# HELP gridledger_http_requests_total HTTP requests by path.\n"
                            "# TYPE gridledger_http_requests_total counter\n");
     for (size_t i = 0; i < 4; i++)
         evbuffer_add_printf(b, "gridledger_http_requests_total{path=\"%s\"} %llu\n", paths[i],
                             (unsigned long long)s->stats.http_by_path[i]);
-    evbuffer_add_printf(b, "# HELP gridledger_rpc_request_duration_seconds Time to answer a POST / request.\n"
-                           "# TYPE gridledger_rpc_request_duration_seconds histogram\n");
+    evbuffer_add_printf(
+        b, "# HELP gridledger_rpc_request_duration_seconds Time to answer a POST / request.\n"
+           "# TYPE gridledger_rpc_request_duration_seconds histogram\n");
     uint64_t cum = 0;
     for (size_t i = 0; i < RPC_LATENCY_BUCKETS; i++) {
         cum += s->stats.latency_le[i];
         if (i < RPC_LATENCY_BUCKETS - 1)
-            evbuffer_add_printf(b, "gridledger_rpc_request_duration_seconds_bucket{le=\"%llu.%06llu\"} %llu\n",
-                                (unsigned long long)(LATENCY_LE_US[i] / 1000000u),
-                                (unsigned long long)(LATENCY_LE_US[i] % 1000000u), (unsigned long long)cum);
+            evbuffer_add_printf(
+                b, "gridledger_rpc_request_duration_seconds_bucket{le=\"%llu.%06llu\"} %llu\n",
+                (unsigned long long)(LATENCY_LE_US[i] / 1000000u),
+                (unsigned long long)(LATENCY_LE_US[i] % 1000000u), (unsigned long long)cum);
         else
-            evbuffer_add_printf(b, "gridledger_rpc_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-                                (unsigned long long)cum);
+            evbuffer_add_printf(
+                b, "gridledger_rpc_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                (unsigned long long)cum);
     }
     evbuffer_add_printf(b, "gridledger_rpc_request_duration_seconds_sum %llu.%06llu\n",
                         (unsigned long long)(s->stats.latency_sum_us / 1000000u),
                         (unsigned long long)(s->stats.latency_sum_us % 1000000u));
     evbuffer_add_printf(b, "gridledger_rpc_request_duration_seconds_count %llu\n",
                         (unsigned long long)s->stats.latency_count);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain; version=0.0.4");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4");
     evhttp_send_reply(req, HTTP_OK, "OK", b);
     evbuffer_free(b);
 }

@@ -17,7 +17,7 @@ struct event_base;
 /* Request counts by (method, code): methods of the public table, plus
  * "unknown" for a name not in it and "invalid" for a request without a
  * usable method, so that a caller cannot grow the label set. */
-#define RPC_STATS_MAX 256u
+#define RPC_STATS_MAX       256u
 #define RPC_LATENCY_BUCKETS 12u /* upper bounds in rpc_events.c; the last is +Inf */
 
 struct rpc_stats {
@@ -50,11 +50,11 @@ struct rpc_server {
     struct rpc_stats stats;
     struct sse_client *sse;
     size_t nsse;
-    uint64_t sse_dropped;     /* clients dropped for falling behind */
+    uint64_t sse_dropped; /* clients dropped for falling behind */
     uint64_t events_published;
     uint64_t blocks_seen, txs_seen; /* rpc_server_on_commit */
-    struct rpc_mqtt *mqtt;    /* NULL: no broker configured */
-    struct event *ping;       /* SSE keep-alive comment */
+    struct rpc_mqtt *mqtt;          /* NULL: no broker configured */
+    struct event *ping;             /* SSE keep-alive comment */
 };
 
 /* rpc_events.c */

@@ -59,8 +59,8 @@ json_t *rpc_hex_json(const uint8_t *b, size_t n)
     return j;
 }
 
-#define hex_json rpc_hex_json
-#define code_name rpc_code_name
+#define hex_json     rpc_hex_json
+#define code_name    rpc_code_name
 #define code_message rpc_code_message
 
 /* ---- params ---- */
@@ -73,7 +73,8 @@ static int param_u64(json_t *params, const char *name, bool required, uint64_t *
     *present = v != NULL;
     if (!v) {
         if (required) {
-            rpc_fail(err, RPC_ERR_INVALID_PARAMS, "missing param \"%s\" (a non-negative integer)", name);
+            rpc_fail(err, RPC_ERR_INVALID_PARAMS, "missing param \"%s\" (a non-negative integer)",
+                     name);
             return -1;
         }
         return 0;
@@ -87,24 +88,27 @@ static int param_u64(json_t *params, const char *name, bool required, uint64_t *
 }
 
 /* A hex string param of exactly n bytes (required). */
-static int param_hex_fixed(json_t *params, const char *name, uint8_t *out, size_t n, struct rpc_error *err)
+static int param_hex_fixed(json_t *params, const char *name, uint8_t *out, size_t n,
+                           struct rpc_error *err)
 {
     json_t *v = json_object_get(params, name);
     if (!v) {
-        rpc_fail(err, RPC_ERR_INVALID_PARAMS, "missing param \"%s\" (%zu bytes as %zu hex digits)", name, n,
-                 2 * n);
+        rpc_fail(err, RPC_ERR_INVALID_PARAMS, "missing param \"%s\" (%zu bytes as %zu hex digits)",
+                 name, n, 2 * n);
         return -1;
     }
-    if (!json_is_string(v) || rpc_hex_decode(json_string_value(v), json_string_length(v), out, n) != 0) {
-        rpc_fail(err, RPC_ERR_INVALID_PARAMS, "param \"%s\" must be %zu bytes as %zu hex digits", name, n,
-                 2 * n);
+    if (!json_is_string(v) ||
+        rpc_hex_decode(json_string_value(v), json_string_length(v), out, n) != 0) {
+        rpc_fail(err, RPC_ERR_INVALID_PARAMS, "param \"%s\" must be %zu bytes as %zu hex digits",
+                 name, n, 2 * n);
         return -1;
     }
     return 0;
 }
 
 /* A hex string of 1..max bytes from v (named `what` in messages); *out malloc'd. */
-static int hex_var(json_t *v, const char *what, size_t max, uint8_t **out, size_t *len, struct rpc_error *err)
+static int hex_var(json_t *v, const char *what, size_t max, uint8_t **out, size_t *len,
+                   struct rpc_error *err)
 {
     *out = NULL;
     *len = 0;
@@ -114,11 +118,13 @@ static int hex_var(json_t *v, const char *what, size_t max, uint8_t **out, size_
     }
     size_t hl = json_string_length(v);
     if (hl == 0 || hl % 2 != 0) {
-        rpc_fail(err, RPC_ERR_INVALID_PARAMS, "%s must be a non-empty hex string of even length", what);
+        rpc_fail(err, RPC_ERR_INVALID_PARAMS, "%s must be a non-empty hex string of even length",
+                 what);
         return -1;
     }
     if (hl / 2 > max) {
-        rpc_fail(err, RPC_ERR_INVALID_PARAMS, "%s is %zu bytes, over the limit of %zu", what, hl / 2, max);
+        rpc_fail(err, RPC_ERR_INVALID_PARAMS, "%s is %zu bytes, over the limit of %zu", what,
+                 hl / 2, max);
         return -1;
     }
     uint8_t *b = malloc(hl / 2);
@@ -142,7 +148,8 @@ static int param_hex_var(json_t *params, const char *name, size_t max, uint8_t *
     snprintf(what, sizeof what, "param \"%s\"", name);
     if (!v) {
         *out = NULL;
-        rpc_fail(err, RPC_ERR_INVALID_PARAMS, "missing param \"%s\" (hex, at most %zu bytes)", name, max);
+        rpc_fail(err, RPC_ERR_INVALID_PARAMS, "missing param \"%s\" (hex, at most %zu bytes)", name,
+                 max);
         return -1;
     }
     return hex_var(v, what, max, out, len, err);
@@ -153,7 +160,7 @@ static int param_hex_var(json_t *params, const char *name, size_t max, uint8_t *
 static const char *refusal_name(int code)
 {
     switch (code) {
-#define RPC_REFUSE_NAME_(name, c, msg)                                                         \
+#define RPC_REFUSE_NAME_(name, c, msg)                                                             \
     case c: return #name;
         RPC_REFUSALS(RPC_REFUSE_NAME_)
 #undef RPC_REFUSE_NAME_
@@ -164,7 +171,7 @@ static const char *refusal_name(int code)
 static const char *refusal_message(int code)
 {
     switch (code) {
-#define RPC_REFUSE_MSG_(name, c, msg)                                                          \
+#define RPC_REFUSE_MSG_(name, c, msg)                                                              \
     case c: return msg;
         RPC_REFUSALS(RPC_REFUSE_MSG_)
 #undef RPC_REFUSE_MSG_
@@ -269,7 +276,8 @@ static int view_begin(const struct rpc_api *api, struct view *v, struct rpc_erro
 }
 
 /* The optional "height" param, defaulting to the head; NOT_FOUND above it. */
-static int view_height(const struct view *v, json_t *params, uint64_t *height, struct rpc_error *err)
+static int view_height(const struct view *v, json_t *params, uint64_t *height,
+                       struct rpc_error *err)
 {
     bool present;
     if (param_u64(params, "height", false, height, &present, err))
@@ -314,8 +322,8 @@ static int block_header_slice(const uint8_t *b, size_t n, const uint8_t **hb, si
 }
 
 /* The header of the block at height (header bytes valid until the txn ends). */
-static int view_header(const struct rpc_api *api, const struct view *v, uint64_t height, const uint8_t **hb,
-                       size_t *hl, struct rpc_error *err)
+static int view_header(const struct rpc_api *api, const struct view *v, uint64_t height,
+                       const uint8_t **hb, size_t *hl, struct rpc_error *err)
 {
     const uint8_t *bb;
     size_t bl;
@@ -334,10 +342,10 @@ static int view_header(const struct rpc_api *api, const struct view *v, uint64_t
 
 /* ---- builders ---- */
 
-#define SET(obj, key, val)                                                                     \
-    do {                                                                                       \
-        if (json_object_set_new((obj), (key), (val)) != 0)                                     \
-            goto oom;                                                                          \
+#define SET(obj, key, val)                                                                         \
+    do {                                                                                           \
+        if (json_object_set_new((obj), (key), (val)) != 0)                                         \
+            goto oom;                                                                              \
     } while (0)
 
 static json_t *u64_json(uint64_t v)
@@ -413,7 +421,8 @@ static json_t *m_status(const struct rpc_api *api, json_t *params, struct rpc_er
     if (api->ops && api->ops->status) {
         int rc = api->ops->status(api->ops->ctx, o);
         if (rc) {
-            rpc_fail(err, RPC_ERR_INTERNAL, "the node could not report its status (%s)", code_name(api, rc));
+            rpc_fail(err, RPC_ERR_INTERNAL, "the node could not report its status (%s)",
+                     code_name(api, rc));
             goto fail;
         }
     }
@@ -460,7 +469,8 @@ static json_t *m_get_header(const struct rpc_api *api, json_t *params, struct rp
             if (!(cj = cert_json(&cert)))
                 goto oom;
         } else if (rc != CHAIN_ERR_NOT_FOUND) {
-            rpc_fail(err, RPC_ERR_INTERNAL, "the node could not read the certificate of height %llu (%s)",
+            rpc_fail(err, RPC_ERR_INTERNAL,
+                     "the node could not read the certificate of height %llu (%s)",
                      (unsigned long long)height, code_name(api, rc));
             goto fail;
         }
@@ -517,12 +527,13 @@ static json_t *m_get_block(const struct rpc_api *api, json_t *params, struct rpc
         chain_hash(th, CHAIN_TAG_TX, blk->txs[i].data, blk->txs[i].len);
         rc = chain_tx_lookup(api->chain, v.txn, th, &th_height, &index, &result);
         if (rc) {
-            rpc_fail(err, RPC_ERR_INTERNAL, "transaction %zu of block %llu has no stored result (%s)", i,
+            rpc_fail(err, RPC_ERR_INTERNAL,
+                     "transaction %zu of block %llu has no stored result (%s)", i,
                      (unsigned long long)height, chain_strerror(rc));
             goto fail;
         }
-        json_t *t = json_pack("{s:o, s:i, s:s}", "hash", hex_json(th, CHAIN_HASH_BYTES), "result", (int)result,
-                              "result_name", code_name(api, result));
+        json_t *t = json_pack("{s:o, s:i, s:s}", "hash", hex_json(th, CHAIN_HASH_BYTES), "result",
+                              (int)result, "result_name", code_name(api, result));
         if (!t || json_array_append_new(txs, t) != 0)
             goto oom;
     }
@@ -556,17 +567,19 @@ static json_t *m_get_tx(const struct rpc_api *api, json_t *params, struct rpc_er
     int rc = chain_tx_lookup(api->chain, v.txn, hash, &height, &index, &result);
     view_end(&v);
     if (rc == CHAIN_ERR_NOT_FOUND) {
-        rpc_fail(err, RPC_ERR_NOT_FOUND,
-                 "transaction is not committed (it may still wait in a mempool, or was never received)");
+        rpc_fail(
+            err, RPC_ERR_NOT_FOUND,
+            "transaction is not committed (it may still wait in a mempool, or was never received)");
         return NULL;
     }
     if (rc) {
         rpc_fail(err, RPC_ERR_INTERNAL, "cannot look the transaction up (%s)", chain_strerror(rc));
         return NULL;
     }
-    json_t *o = json_pack("{s:o, s:o, s:I, s:i, s:s, s:s}", "hash", hex_json(hash, sizeof hash), "height",
-                          u64_json(height), "index", (json_int_t)index, "result", (int)result, "result_name",
-                          code_name(api, result), "result_message", result ? code_message(result) : "ok");
+    json_t *o = json_pack("{s:o, s:o, s:I, s:i, s:s, s:s}", "hash", hex_json(hash, sizeof hash),
+                          "height", u64_json(height), "index", (json_int_t)index, "result",
+                          (int)result, "result_name", code_name(api, result), "result_message",
+                          result ? code_message(result) : "ok");
     if (!o)
         err->code = 0;
     return o;
@@ -576,8 +589,9 @@ static json_t *m_get_tx(const struct rpc_api *api, json_t *params, struct rpc_er
 
 /* Prove key at height; fills value (hex or null) and proof into o.  *val
  * and *vlen are the value (NULL when absent), valid until the txn ends. */
-static int prove_into(const struct rpc_api *api, const struct view *v, uint64_t height, const uint8_t *key,
-                      size_t klen, json_t *o, const uint8_t **val, size_t *vlen, struct rpc_error *err)
+static int prove_into(const struct rpc_api *api, const struct view *v, uint64_t height,
+                      const uint8_t *key, size_t klen, json_t *o, const uint8_t **val, size_t *vlen,
+                      struct rpc_error *err)
 {
     uint8_t kh[CHAIN_HASH_BYTES];
     chain_state_key_hash(kh, key, klen);
@@ -592,13 +606,14 @@ static int prove_into(const struct rpc_api *api, const struct view *v, uint64_t 
     if (rc)
         free(proof);
     if (rc == CHAIN_ERR_VERSION_PRUNED) {
-        rpc_fail(err, RPC_ERR_NOT_FOUND, "the state at height %llu is pruned on this node; ask for a later height",
+        rpc_fail(err, RPC_ERR_NOT_FOUND,
+                 "the state at height %llu is pruned on this node; ask for a later height",
                  (unsigned long long)height);
         return -1;
     }
     if (rc) {
-        rpc_fail(err, RPC_ERR_INTERNAL, "cannot prove the key at height %llu (%s)", (unsigned long long)height,
-                 chain_strerror(rc));
+        rpc_fail(err, RPC_ERR_INTERNAL, "cannot prove the key at height %llu (%s)",
+                 (unsigned long long)height, chain_strerror(rc));
         return -1;
     }
     uint8_t *pb = NULL;
@@ -703,7 +718,8 @@ fail:
 /* ---- submit_tx, submit_txs ---- */
 
 /* {"code", "error", "message"} for a refusal (a new reference, NULL on oom). */
-static json_t *refusal_json(const struct rpc_api *api, int rc, const char *why, const uint8_t hash[32])
+static json_t *refusal_json(const struct rpc_api *api, int rc, const char *why,
+                            const uint8_t hash[32])
 {
     return json_pack("{s:i, s:s, s:s, s:o}", "code", rc, "error", code_name(api, rc), "message",
                      why ? why : code_message(rc), "hash", hex_json(hash, CHAIN_HASH_BYTES));
@@ -746,12 +762,14 @@ static json_t *m_submit_txs(const struct rpc_api *api, json_t *params, struct rp
         return NULL;
     }
     if (!json_is_array(arr) || json_array_size(arr) == 0) {
-        rpc_fail(err, RPC_ERR_INVALID_PARAMS, "param \"txs\" must be a non-empty array of hex envelopes");
+        rpc_fail(err, RPC_ERR_INVALID_PARAMS,
+                 "param \"txs\" must be a non-empty array of hex envelopes");
         return NULL;
     }
     n = json_array_size(arr);
     if (n > RPC_MAX_SUBMIT_TXS) {
-        rpc_fail(err, RPC_ERR_TOO_LARGE, "param \"txs\" has %zu envelopes, over the limit of %u: split it", n,
+        rpc_fail(err, RPC_ERR_TOO_LARGE,
+                 "param \"txs\" has %zu envelopes, over the limit of %u: split it", n,
                  RPC_MAX_SUBMIT_TXS);
         return NULL;
     }
@@ -884,7 +902,8 @@ static json_t *pb_json(const ProtobufCMessage *m)
             const char *arr = *(char *const *)base;
             v = json_array();
             for (size_t k = 0; v && k < n; k++)
-                if (json_array_append_new(v, pb_field_json(f, arr + k * pb_type_size(f->type))) != 0) {
+                if (json_array_append_new(v, pb_field_json(f, arr + k * pb_type_size(f->type))) !=
+                    0) {
                     json_decref(v);
                     v = NULL;
                 }
@@ -929,7 +948,8 @@ static int param_book(json_t *params, uint32_t *commodity, uint32_t *market, uin
 
 /* Fill o with key, height, value, proof and decoded (desc) for one proven key. */
 static int proven_market_value(const struct rpc_api *api, const struct view *v, uint64_t height,
-                               const uint8_t *key, size_t klen, const ProtobufCMessageDescriptor *desc, json_t *o,
+                               const uint8_t *key, size_t klen,
+                               const ProtobufCMessageDescriptor *desc, json_t *o,
                                struct rpc_error *err)
 {
     const uint8_t *val;
@@ -998,7 +1018,8 @@ static json_t *m_get_results(const struct rpc_api *api, json_t *params, struct r
     bool with_fill = json_object_get(params, "order_id") != NULL;
     uint8_t id[CHAIN_HASH_BYTES];
     if (param_book(params, &c, &m, &slot, err) ||
-        (with_fill && param_hex_fixed(params, "order_id", id, sizeof id, err)) || view_begin(api, &v, err))
+        (with_fill && param_hex_fixed(params, "order_id", id, sizeof id, err)) ||
+        view_begin(api, &v, err))
         return NULL;
     if (view_height(&v, params, &height, err))
         goto fail;
@@ -1042,11 +1063,13 @@ static json_t *m_get_orders(const struct rpc_api *api, json_t *params, struct rp
     bool present, has_after;
     json_t *o = NULL, *arr = NULL;
     MDB_cursor *cur = NULL;
-    if (param_book(params, &c, &m, &slot, err) || param_u64(params, "limit", false, &limit, &present, err) ||
+    if (param_book(params, &c, &m, &slot, err) ||
+        param_u64(params, "limit", false, &limit, &present, err) ||
         param_u64(params, "after_arrival", false, &after, &has_after, err))
         return NULL;
     if (present && (limit == 0 || limit > GET_ORDERS_MAX)) {
-        rpc_fail(err, RPC_ERR_INVALID_PARAMS, "param \"limit\" must be from 1 to %u", GET_ORDERS_MAX);
+        rpc_fail(err, RPC_ERR_INVALID_PARAMS, "param \"limit\" must be from 1 to %u",
+                 GET_ORDERS_MAX);
         return NULL;
     }
     if (view_begin(api, &v, err))
@@ -1072,7 +1095,8 @@ static json_t *m_get_orders(const struct rpc_api *api, json_t *params, struct rp
     uint64_t last = 0;
     bool more = false;
     size_t n = 0;
-    for (rc = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
+    for (rc = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
         if (k.mv_size != MKT_KEY_BOOKIDX_BYTES || memcmp(k.mv_data, prefix, sizeof prefix) != 0)
             break;
         if (n == limit) {
@@ -1095,7 +1119,8 @@ static json_t *m_get_orders(const struct rpc_api *api, json_t *params, struct rp
         if (json_object_set_new(e, "order_id", hex_json(val.mv_data, CHAIN_HASH_BYTES)) != 0 ||
             json_object_set_new(e, "arrival", u64_json(last)) != 0)
             goto oom;
-        if (proven_market_value(api, &v, v.head_height, ok, sizeof ok, &gl__mkt_order__descriptor, e, err))
+        if (proven_market_value(api, &v, v.head_height, ok, sizeof ok, &gl__mkt_order__descriptor,
+                                e, err))
             goto fail;
         n++;
     }
@@ -1134,7 +1159,9 @@ static const struct rpc_method METHODS[] = {
     {"get_header", {"height", NULL}, m_get_header},
     {"get_state", {"key", "height", NULL}, m_get_state},
     {"get_order", {"order_id", "height", NULL}, m_get_order},
-    {"get_orders", {"commodity", "market", "slot_start_ms", "limit", "after_arrival"}, m_get_orders},
+    {"get_orders",
+     {"commodity", "market", "slot_start_ms", "limit", "after_arrival"},
+     m_get_orders},
     {"get_results", {"commodity", "market", "slot_start_ms", "order_id", "height"}, m_get_results},
     {NULL, {NULL}, NULL},
 };

@@ -12,7 +12,7 @@
 
 #include "rpc.h"
 
-#define RPC_MESSAGE_MAX 384u
+#define RPC_MESSAGE_MAX       384u
 #define RPC_METHOD_PARAMS_MAX 5u
 
 struct rpc_error {
@@ -21,7 +21,8 @@ struct rpc_error {
     json_t *data; /* owned; NULL for none */
 };
 
-void rpc_fail(struct rpc_error *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void rpc_fail(struct rpc_error *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 struct rpc_method {
     const char *name;
@@ -39,8 +40,9 @@ struct rpc_table {
 };
 
 /* rpc_dispatch over another table (the shadow API's). */
-int rpc_dispatch_table(const struct rpc_api *api, const struct rpc_table *t, const char *body, size_t len,
-                       char **out /* OUT */, size_t *out_len /* OUT */) __attribute__((warn_unused_result));
+int rpc_dispatch_table(const struct rpc_api *api, const struct rpc_table *t, const char *body,
+                       size_t len, char **out /* OUT */, size_t *out_len /* OUT */)
+    __attribute__((warn_unused_result));
 
 /* A new JSON string with the lower-case hex of b[0..n); NULL on out of memory. */
 json_t *rpc_hex_json(const uint8_t *b, size_t n);

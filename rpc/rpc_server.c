@@ -12,10 +12,10 @@
 #include <assert.h>
 #include <stdarg.h>
 #include <stdbool.h>
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -33,7 +33,7 @@
 const char *rpc_err_name(int code)
 {
     switch (code) {
-#define RPC_ERR_NAME_(name, c, msg)                                                            \
+#define RPC_ERR_NAME_(name, c, msg)                                                                \
     case c: return #name;
         RPC_ERRORS(RPC_ERR_NAME_)
 #undef RPC_ERR_NAME_
@@ -44,7 +44,7 @@ const char *rpc_err_name(int code)
 const char *rpc_strerror(int code)
 {
     switch (code) {
-#define RPC_ERR_MSG_(name, c, msg)                                                             \
+#define RPC_ERR_MSG_(name, c, msg)                                                                 \
     case c: return msg;
         RPC_ERRORS(RPC_ERR_MSG_)
 #undef RPC_ERR_MSG_
@@ -76,7 +76,8 @@ static json_t *error_response(json_t *id, struct rpc_error *e)
     e->data = NULL;
     if (!err)
         return NULL;
-    return json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id ? id : json_null(), "error", err);
+    return json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id ? id : json_null(), "error",
+                     err);
 }
 
 static json_t *result_response(json_t *id, json_t *result)
@@ -104,7 +105,8 @@ static int check_param_names(const struct rpc_method *m, json_t *params, struct 
 {
     const char *key;
     json_t *v;
-    json_object_foreach(params, key, v) {
+    json_object_foreach(params, key, v)
+    {
         int ok = 0;
         for (size_t i = 0; m->params[i]; i++)
             if (strcmp(m->params[i], key) == 0)
@@ -115,8 +117,9 @@ static int check_param_names(const struct rpc_method *m, json_t *params, struct 
             for (size_t i = 0; m->params[i] && off < sizeof allowed; i++)
                 off += (size_t)snprintf(allowed + off, sizeof allowed - off, "%s\"%s\"",
                                         i ? ", " : "", m->params[i]);
-            rpc_fail(err, RPC_ERR_INVALID_PARAMS, "unknown param \"%.64s\" for method %s; it takes %s",
-                     key, m->name, off ? allowed : "no params");
+            rpc_fail(err, RPC_ERR_INVALID_PARAMS,
+                     "unknown param \"%.64s\" for method %s; it takes %s", key, m->name,
+                     off ? allowed : "no params");
             return -1;
         }
     }
@@ -125,11 +128,12 @@ static int check_param_names(const struct rpc_method *m, json_t *params, struct 
 
 /* Handle one request object.  Returns the response, or NULL when none is due
  * (a notification) or out of memory (*oom set). */
-static json_t *handle_one_(const struct rpc_api *api, const struct rpc_table *t, json_t *req, int *oom,
-                           const char **method_name, int *code);
+static json_t *handle_one_(const struct rpc_api *api, const struct rpc_table *t, json_t *req,
+                           int *oom, const char **method_name, int *code);
 
 /* One request, counted by method and code for GET /metrics. */
-static json_t *handle_one(const struct rpc_api *api, const struct rpc_table *t, json_t *req, int *oom)
+static json_t *handle_one(const struct rpc_api *api, const struct rpc_table *t, json_t *req,
+                          int *oom)
 {
     const char *name = "invalid";
     int code = 0;
@@ -139,14 +143,15 @@ static json_t *handle_one(const struct rpc_api *api, const struct rpc_table *t, 
     return r;
 }
 
-static json_t *handle_one_(const struct rpc_api *api, const struct rpc_table *t, json_t *req, int *oom,
-                           const char **method_name, int *code)
+static json_t *handle_one_(const struct rpc_api *api, const struct rpc_table *t, json_t *req,
+                           int *oom, const char **method_name, int *code)
 {
     struct rpc_error err = {.code = 0, .data = NULL};
     json_t *id = NULL, *resp = NULL;
     if (!json_is_object(req)) {
         rpc_fail(&err, RPC_ERR_INVALID_REQUEST,
-                 "a request must be a JSON object like {\"jsonrpc\": \"2.0\", \"method\": \"status\", \"id\": 1}");
+                 "a request must be a JSON object like {\"jsonrpc\": \"2.0\", \"method\": "
+                 "\"status\", \"id\": 1}");
         goto error;
     }
     id = json_object_get(req, "id");
@@ -158,10 +163,14 @@ static json_t *handle_one_(const struct rpc_api *api, const struct rpc_table *t,
     }
     const char *key;
     json_t *v;
-    json_object_foreach(req, key, v) {
-        if (strcmp(key, "jsonrpc") && strcmp(key, "method") && strcmp(key, "params") && strcmp(key, "id")) {
-            rpc_fail(&err, RPC_ERR_INVALID_REQUEST,
-                     "unknown member \"%.64s\" in the request; allowed: jsonrpc, method, params, id", key);
+    json_object_foreach(req, key, v)
+    {
+        if (strcmp(key, "jsonrpc") && strcmp(key, "method") && strcmp(key, "params") &&
+            strcmp(key, "id")) {
+            rpc_fail(
+                &err, RPC_ERR_INVALID_REQUEST,
+                "unknown member \"%.64s\" in the request; allowed: jsonrpc, method, params, id",
+                key);
             goto error;
         }
     }
@@ -180,7 +189,8 @@ static json_t *handle_one_(const struct rpc_api *api, const struct rpc_table *t,
     if (!m) {
         if (notification)
             return NULL;
-        rpc_fail(&err, RPC_ERR_METHOD_NOT_FOUND, "no method \"%.64s\"; see rpc/README.md for the list (%s)",
+        rpc_fail(&err, RPC_ERR_METHOD_NOT_FOUND,
+                 "no method \"%.64s\"; see rpc/README.md for the list (%s)",
                  json_string_value(method), t->names);
         goto error;
     }
@@ -195,7 +205,8 @@ static json_t *handle_one_(const struct rpc_api *api, const struct rpc_table *t,
     } else if (!json_is_object(params)) {
         rpc_fail(&err, RPC_ERR_INVALID_PARAMS,
                  "\"params\" must be an object of named params (e.g. {\"height\": 5}), not %s",
-                 json_is_array(params) ? "an array: this server takes params by name only" : "a scalar");
+                 json_is_array(params) ? "an array: this server takes params by name only"
+                                       : "a scalar");
         goto error;
     }
     json_t *result = NULL;
@@ -233,16 +244,18 @@ error:
 }
 
 static const struct rpc_table PUBLIC_TABLE = {
-    rpc_method_find, "status, submit_tx, submit_txs, get_block, get_tx, get_account, get_header, get_state, "
-                     "get_order, get_orders, get_results"};
+    rpc_method_find,
+    "status, submit_tx, submit_txs, get_block, get_tx, get_account, get_header, get_state, "
+    "get_order, get_orders, get_results"};
 
-int rpc_dispatch(const struct rpc_api *api, const char *body, size_t len, char **out, size_t *out_len)
+int rpc_dispatch(const struct rpc_api *api, const char *body, size_t len, char **out,
+                 size_t *out_len)
 {
     return rpc_dispatch_table(api, &PUBLIC_TABLE, body, len, out, out_len);
 }
 
-int rpc_dispatch_table(const struct rpc_api *api, const struct rpc_table *t, const char *body, size_t len,
-                       char **out, size_t *out_len)
+int rpc_dispatch_table(const struct rpc_api *api, const struct rpc_table *t, const char *body,
+                       size_t len, char **out, size_t *out_len)
 {
     json_t *resp = NULL;
     int oom = 0;
@@ -269,7 +282,8 @@ int rpc_dispatch_table(const struct rpc_api *api, const struct rpc_table *t, con
     if (json_is_array(req)) {
         size_t n = json_array_size(req);
         if (n == 0) {
-            resp = simple_error(RPC_ERR_INVALID_REQUEST, "an empty batch; send at least one request");
+            resp =
+                simple_error(RPC_ERR_INVALID_REQUEST, "an empty batch; send at least one request");
         } else if (n > RPC_MAX_BATCH) {
             char msg[96];
             snprintf(msg, sizeof msg, "batch has %zu requests, over the limit of %u: split it", n,
@@ -310,7 +324,6 @@ send:
 }
 
 /* ---- HTTP ---- */
-
 
 static void reply_text(struct evhttp_request *req, int code, const char *reason, const char *ctype,
                        const char *text, size_t len)
@@ -380,9 +393,10 @@ static void on_rpc_post(struct rpc_server *s, struct evhttp_request *req)
     if (!path || !*path)
         path = "/";
     if (strcmp(path, "/") != 0) {
-        evhttp_send_error(req, HTTP_NOTFOUND,
-                          "JSON-RPC is served at POST /, health at GET /health, events at GET /events, "
-                          "metrics at GET /metrics");
+        evhttp_send_error(
+            req, HTTP_NOTFOUND,
+            "JSON-RPC is served at POST /, health at GET /health, events at GET /events, "
+            "metrics at GET /metrics");
         return;
     }
     if (cmd != EVHTTP_REQ_POST) {
@@ -452,8 +466,8 @@ int rpc_server_open(struct rpc_server **out, struct event_base *base, struct cha
     }
     s->sock = evhttp_bind_socket_with_handle(s->http, host, port);
     if (!s->sock) {
-        fprintf(stderr, "rpc: cannot listen on %s:%u (address in use, or not a local address?)\n", host,
-                (unsigned)port);
+        fprintf(stderr, "rpc: cannot listen on %s:%u (address in use, or not a local address?)\n",
+                host, (unsigned)port);
         goto fail;
     }
     evutil_socket_t fd = evhttp_bound_socket_get_fd(s->sock);

@@ -85,10 +85,10 @@ static uint64_t wall_ms(void *ctx)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-#define SET(obj, key, val)                                                                     \
-    do {                                                                                       \
-        if (json_object_set_new((obj), (key), (val)) != 0)                                     \
-            goto oom;                                                                          \
+#define SET(obj, key, val)                                                                         \
+    do {                                                                                           \
+        if (json_object_set_new((obj), (key), (val)) != 0)                                         \
+            goto oom;                                                                              \
     } while (0)
 
 /* ---- reads of committed state ---- */
@@ -117,7 +117,8 @@ static int head_of(const struct rpc_api *api, MDB_txn *txn, uint64_t *height, ui
     if (mdb_get(txn, api->chain->store.meta, &k, &v) != 0)
         return -1;
     ProtobufCMessage *m;
-    if (chain_pb_unpack(&gl__block_header__descriptor, v.mv_data, v.mv_size, CHAIN_HEADER_MAX_BYTES, &m))
+    if (chain_pb_unpack(&gl__block_header__descriptor, v.mv_data, v.mv_size, CHAIN_HEADER_MAX_BYTES,
+                        &m))
         return -1;
     *height = ((Gl__BlockHeader *)m)->height;
     *time_ms = ((Gl__BlockHeader *)m)->time_ms;
@@ -125,8 +126,8 @@ static int head_of(const struct rpc_api *api, MDB_txn *txn, uint64_t *height, ui
     return 0;
 }
 
-static int account_at_head(const struct rpc_api *api, MDB_txn *txn, const uint8_t pk[CHAIN_PK_BYTES],
-                           struct chain_account *a)
+static int account_at_head(const struct rpc_api *api, MDB_txn *txn,
+                           const uint8_t pk[CHAIN_PK_BYTES], struct chain_account *a)
 {
     uint8_t key[CHAIN_KEY_ACCOUNT_BYTES];
     const uint8_t *v;
@@ -156,7 +157,8 @@ static int committed_mint(const struct rpc_api *api, MDB_txn *txn, uint64_t heig
     Gl__Block *blk = (Gl__Block *)m;
     rc = CHAIN_ERR_STORE;
     if (index < blk->n_txs &&
-        chain_tx_decode(&api->chain->reg, blk->txs[index].data, blk->txs[index].len, &tx) == CHAIN_ERR_OK &&
+        chain_tx_decode(&api->chain->reg, blk->txs[index].data, blk->txs[index].len, &tx) ==
+            CHAIN_ERR_OK &&
         tx.type == GL__TX_TYPE__TX_MINT) {
         const Gl__Mint *mt = tx.payload;
         memcpy(to, mt->to.data, CHAIN_PK_BYTES);
@@ -170,10 +172,12 @@ static int committed_mint(const struct rpc_api *api, MDB_txn *txn, uint64_t heig
 
 /* ---- params ---- */
 
-static int param_pk(json_t *params, const char *name, uint8_t out[CHAIN_PK_BYTES], struct rpc_error *err)
+static int param_pk(json_t *params, const char *name, uint8_t out[CHAIN_PK_BYTES],
+                    struct rpc_error *err)
 {
     json_t *v = json_object_get(params, name);
-    if (!json_is_string(v) || rpc_hex_decode(json_string_value(v), json_string_length(v), out, CHAIN_PK_BYTES)) {
+    if (!json_is_string(v) ||
+        rpc_hex_decode(json_string_value(v), json_string_length(v), out, CHAIN_PK_BYTES)) {
         rpc_fail(err, RPC_ERR_INVALID_PARAMS, "%s param \"%s\" must be 32 bytes as 64 hex digits",
                  v ? "the" : "missing", name);
         return -1;
@@ -191,23 +195,25 @@ static int param_ref(json_t *params, const char *name, size_t max, bool absent_o
     if (!v && absent_ok)
         return 0;
     if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max) {
-        rpc_fail(err, RPC_ERR_INVALID_PARAMS, "%s param \"%s\" must be a string of 1 to %zu characters",
-                 v ? "the" : "missing", name, max);
+        rpc_fail(err, RPC_ERR_INVALID_PARAMS,
+                 "%s param \"%s\" must be a string of 1 to %zu characters", v ? "the" : "missing",
+                 name, max);
         return -1;
     }
     const char *s = json_string_value(v);
     for (size_t i = 0; i < json_string_length(v); i++)
         if (s[i] < 0x21 || s[i] > 0x7e) {
             rpc_fail(err, RPC_ERR_INVALID_PARAMS,
-                     "param \"%s\" must be printable ASCII without spaces (character %zu is not)", name, i);
+                     "param \"%s\" must be printable ASCII without spaces (character %zu is not)",
+                     name, i);
             return -1;
         }
     *out = s;
     return 0;
 }
 
-static int param_u64(json_t *params, const char *name, bool required, uint64_t dflt, uint64_t min, uint64_t max,
-                     uint64_t *out, struct rpc_error *err)
+static int param_u64(json_t *params, const char *name, bool required, uint64_t dflt, uint64_t min,
+                     uint64_t max, uint64_t *out, struct rpc_error *err)
 {
     json_t *v = json_object_get(params, name);
     *out = dflt;
@@ -215,8 +221,9 @@ static int param_u64(json_t *params, const char *name, bool required, uint64_t d
         return 0;
     if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) < min ||
         (uint64_t)json_integer_value(v) > max) {
-        rpc_fail(err, RPC_ERR_INVALID_PARAMS, "%s param \"%s\" must be an integer from %llu to %llu",
-                 v ? "the" : "missing", name, (unsigned long long)min, (unsigned long long)max);
+        rpc_fail(err, RPC_ERR_INVALID_PARAMS,
+                 "%s param \"%s\" must be an integer from %llu to %llu", v ? "the" : "missing",
+                 name, (unsigned long long)min, (unsigned long long)max);
         return -1;
     }
     *out = (uint64_t)json_integer_value(v);
@@ -230,7 +237,8 @@ static int our_nonce(struct rpc_shadow *s, MDB_txn *txn, uint64_t *nonce, struct
     if (s->ops.next_nonce) {
         int rc = s->ops.next_nonce(s->ops.ctx, s->pk, nonce);
         if (rc) {
-            rpc_fail(err, RPC_ERR_INTERNAL, "the node cannot tell the shadow centre's next nonce (%s)",
+            rpc_fail(err, RPC_ERR_INTERNAL,
+                     "the node cannot tell the shadow centre's next nonce (%s)",
                      rpc_code_name(&s->api, rc));
             return -1;
         }
@@ -248,8 +256,8 @@ static int our_nonce(struct rpc_shadow *s, MDB_txn *txn, uint64_t *nonce, struct
 }
 
 /* Sign payload as a transaction of type and submit it; hash OUT.  Frees payload. */
-static int sign_submit(struct rpc_shadow *s, MDB_txn *txn, uint32_t type, uint8_t *payload, size_t plen,
-                       uint8_t hash[CHAIN_HASH_BYTES], struct rpc_error *err)
+static int sign_submit(struct rpc_shadow *s, MDB_txn *txn, uint32_t type, uint8_t *payload,
+                       size_t plen, uint8_t hash[CHAIN_HASH_BYTES], struct rpc_error *err)
 {
     uint64_t nonce;
     uint8_t *tx = NULL;
@@ -263,7 +271,8 @@ static int sign_submit(struct rpc_shadow *s, MDB_txn *txn, uint32_t type, uint8_
         free(payload);
         return -1;
     }
-    int rc = chain_tx_build(s->api.chain->chain_id, nonce, type, payload, plen, s->pk, s->sk, &tx, &len);
+    int rc =
+        chain_tx_build(s->api.chain->chain_id, nonce, type, payload, plen, s->pk, s->sk, &tx, &len);
     free(payload);
     if (rc) {
         rpc_fail(err, RPC_ERR_INTERNAL, "cannot build the transaction (%s)", chain_err_name(rc));
@@ -276,10 +285,11 @@ static int sign_submit(struct rpc_shadow *s, MDB_txn *txn, uint32_t type, uint8_
     if (rc) {
         const char *name = rpc_code_name(&s->api, rc);
         rpc_fail(err, rc == RPC_REFUSE_MEMPOOL_FULL ? RPC_ERR_MEMPOOL_FULL : RPC_ERR_TX_REJECTED,
-                 "the node refused the shadow centre's transaction: %s (%s)", why ? why : rpc_code_message(rc),
-                 name);
+                 "the node refused the shadow centre's transaction: %s (%s)",
+                 why ? why : rpc_code_message(rc), name);
         err->data = json_pack("{s:i, s:s, s:s, s:o}", "code", rc, "error", name, "message",
-                              why ? why : rpc_code_message(rc), "hash", rpc_hex_json(hash, CHAIN_HASH_BYTES));
+                              why ? why : rpc_code_message(rc), "hash",
+                              rpc_hex_json(hash, CHAIN_HASH_BYTES));
         return -1;
     }
     s->next_nonce = nonce + 1;
@@ -290,8 +300,8 @@ static int sign_submit(struct rpc_shadow *s, MDB_txn *txn, uint32_t type, uint8_
 /* ---- recharge ---- */
 
 static json_t *recharge_answer(const char *ref, const uint8_t acct[CHAIN_PK_BYTES], uint64_t amount,
-                               const uint8_t hash[CHAIN_HASH_BYTES], const char *status, const uint64_t *height,
-                               const char *result_name, bool repeat)
+                               const uint8_t hash[CHAIN_HASH_BYTES], const char *status,
+                               const uint64_t *height, const char *result_name, bool repeat)
 {
     json_t *o = json_object();
     if (!o)
@@ -310,11 +320,12 @@ oom:
     return NULL;
 }
 
-static void conflict(struct rpc_error *err, const char *ref, const uint8_t acct[CHAIN_PK_BYTES], uint64_t amount,
-                     const uint8_t hash[CHAIN_HASH_BYTES], const char *status)
+static void conflict(struct rpc_error *err, const char *ref, const uint8_t acct[CHAIN_PK_BYTES],
+                     uint64_t amount, const uint8_t hash[CHAIN_HASH_BYTES], const char *status)
 {
     rpc_fail(err, RPC_ERR_BANK_REF_CONFLICT,
-             "bank_ref \"%.64s\" was already used (%s) for %llu micro-units to another account or of another "
+             "bank_ref \"%.64s\" was already used (%s) for %llu micro-units to another account or "
+             "of another "
              "amount; nothing was minted: check the bank statement",
              ref, status, (unsigned long long)amount);
     err->data = json_pack("{s:s, s:o, s:I, s:o, s:s}", "bank_ref", ref, "account",
@@ -354,7 +365,8 @@ static json_t *m_recharge(const struct rpc_api *api, json_t *params, struct rpc_
         param_ref(params, "bank_ref", CHAIN_BANK_REF_MAX_BYTES, false, &ref, err))
         return NULL;
     if (!s->has_key) {
-        rpc_fail(err, RPC_ERR_UNAVAILABLE, "this node holds no shadow-centre key (config shadow_key)");
+        rpc_fail(err, RPC_ERR_UNAVAILABLE,
+                 "this node holds no shadow-centre key (config shadow_key)");
         return NULL;
     }
     if (read_begin(api, &txn, err))
@@ -373,7 +385,8 @@ static json_t *m_recharge(const struct rpc_api *api, json_t *params, struct rpc_
         uint8_t to[CHAIN_PK_BYTES];
         if (vl != CHAIN_HASH_BYTES || chain_tx_lookup(api->chain, txn, v, &h, &idx, &res) ||
             committed_mint(api, txn, h, idx, to, &first_amount)) {
-            rpc_fail(err, RPC_ERR_INTERNAL, "the bank_ref marker does not lead to a committed mint");
+            rpc_fail(err, RPC_ERR_INTERNAL,
+                     "the bank_ref marker does not lead to a committed mint");
             goto fail;
         }
         memcpy(hash, v, CHAIN_HASH_BYTES);
@@ -386,7 +399,8 @@ static json_t *m_recharge(const struct rpc_api *api, json_t *params, struct rpc_
             conflict(err, ref, to, first_amount, hash, "committed");
             goto fail;
         }
-        o = recharge_answer(ref, to, first_amount, hash, "committed", &h, rpc_code_name(api, res), true);
+        o = recharge_answer(ref, to, first_amount, hash, "committed", &h, rpc_code_name(api, res),
+                            true);
         goto done;
     }
     if (rc != CHAIN_ERR_NOT_FOUND) {
@@ -416,7 +430,8 @@ static json_t *m_recharge(const struct rpc_api *api, json_t *params, struct rpc_
     if (s->ninflight == RPC_SHADOW_MAX_INFLIGHT)
         inflight_prune(s, txn);
     if (s->ninflight == RPC_SHADOW_MAX_INFLIGHT) {
-        rpc_fail(err, RPC_ERR_UNAVAILABLE, "%u recharges are waiting to commit; retry when blocks have caught up",
+        rpc_fail(err, RPC_ERR_UNAVAILABLE,
+                 "%u recharges are waiting to commit; retry when blocks have caught up",
                  RPC_SHADOW_MAX_INFLIGHT);
         goto fail;
     }
@@ -447,10 +462,10 @@ fail:
 
 static const char *payout_status_name(uint32_t st)
 {
-    return st == CHAIN_PAYOUT_PENDING ? "pending"
-         : st == CHAIN_PAYOUT_PAID    ? "paid"
-         : st == CHAIN_PAYOUT_REFUNDED ? "refunded"
-                                       : "unknown";
+    return st == CHAIN_PAYOUT_PENDING    ? "pending"
+           : st == CHAIN_PAYOUT_PAID     ? "paid"
+           : st == CHAIN_PAYOUT_REFUNDED ? "refunded"
+                                         : "unknown";
 }
 
 struct payout_row {
@@ -468,19 +483,22 @@ static int row_cmp(const void *a, const void *b)
 
 /* Visit every "po/" entry of committed state.  fn returns 0 to go on. */
 static int scan_payouts(const struct rpc_api *api, MDB_txn *txn,
-                        int (*fn)(void *arg, const uint8_t id[CHAIN_HASH_BYTES], Gl__Payout *po), void *arg)
+                        int (*fn)(void *arg, const uint8_t id[CHAIN_HASH_BYTES], Gl__Payout *po),
+                        void *arg)
 {
     MDB_cursor *cur;
     MDB_val k = {3, (void *)"po/"}, v;
     if (mdb_cursor_open(txn, api->chain->store.state, &cur))
         return CHAIN_ERR_STORE;
     int r = CHAIN_ERR_OK, rc;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size < 3 || memcmp(k.mv_data, "po/", 3) != 0)
             break;
         ProtobufCMessage *m;
         if (k.mv_size != 3 + CHAIN_HASH_BYTES ||
-            chain_pb_unpack(&gl__payout__descriptor, v.mv_data, v.mv_size, CHAIN_STATE_VALUE_MAX_BYTES, &m)) {
+            chain_pb_unpack(&gl__payout__descriptor, v.mv_data, v.mv_size,
+                            CHAIN_STATE_VALUE_MAX_BYTES, &m)) {
             r = CHAIN_ERR_STORE;
             break;
         }
@@ -527,8 +545,9 @@ static json_t *payout_json(const uint8_t id[CHAIN_HASH_BYTES], const Gl__Payout 
     if (!o)
         return NULL;
     SET(o, "payout_id", rpc_hex_json(id, CHAIN_HASH_BYTES));
-    SET(o, "account", po->account.len == CHAIN_PK_BYTES ? rpc_hex_json(po->account.data, CHAIN_PK_BYTES)
-                                                         : json_null());
+    SET(o, "account",
+        po->account.len == CHAIN_PK_BYTES ? rpc_hex_json(po->account.data, CHAIN_PK_BYTES)
+                                          : json_null());
     SET(o, "amount", json_integer(po->amount <= (uint64_t)INT64_MAX ? (json_int_t)po->amount : -1));
     SET(o, "bank_account", json_string(po->bank_account ? po->bank_account : ""));
     SET(o, "height", json_integer((json_int_t)po->height));
@@ -553,9 +572,11 @@ static json_t *m_payouts(const struct rpc_api *api, json_t *params, struct rpc_e
         return NULL;
     if (has_after) {
         json_t *a = json_object_get(params, "after");
-        if (!json_is_string(a) || rpc_hex_decode(json_string_value(a), json_string_length(a), after, sizeof after)) {
+        if (!json_is_string(a) ||
+            rpc_hex_decode(json_string_value(a), json_string_length(a), after, sizeof after)) {
             rpc_fail(err, RPC_ERR_INVALID_PARAMS,
-                     "param \"after\" must be a payout_id (64 hex digits): the \"next\" of the previous page");
+                     "param \"after\" must be a payout_id (64 hex digits): the \"next\" of the "
+                     "previous page");
             return NULL;
         }
     }
@@ -571,7 +592,8 @@ static json_t *m_payouts(const struct rpc_api *api, json_t *params, struct rpc_e
         if (rc == CHAIN_ERR_NOMEM)
             err->code = 0;
         else
-            rpc_fail(err, RPC_ERR_INTERNAL, "cannot read the payout requests (%s)", chain_err_name(rc));
+            rpc_fail(err, RPC_ERR_INTERNAL, "cannot read the payout requests (%s)",
+                     chain_err_name(rc));
         goto fail;
     }
     if (c.n)
@@ -582,7 +604,8 @@ static json_t *m_payouts(const struct rpc_api *api, json_t *params, struct rpc_e
             start++;
         if (start == c.n) {
             rpc_fail(err, RPC_ERR_INVALID_PARAMS,
-                     "param \"after\" is no payout at or above since_height %llu; pass the \"next\" of the "
+                     "param \"after\" is no payout at or above since_height %llu; pass the "
+                     "\"next\" of the "
                      "previous page with the same since_height",
                      (unsigned long long)since);
             goto fail;
@@ -629,8 +652,10 @@ static json_t *m_confirm_payout(const struct rpc_api *api, json_t *params, struc
     json_t *o = NULL;
     json_t *fj = json_object_get(params, "failed");
     json_t *idj = json_object_get(params, "payout_id");
-    if (!json_is_string(idj) || rpc_hex_decode(json_string_value(idj), json_string_length(idj), id, sizeof id)) {
-        rpc_fail(err, RPC_ERR_INVALID_PARAMS, "%s param \"payout_id\" must be 64 hex digits (from payouts)",
+    if (!json_is_string(idj) ||
+        rpc_hex_decode(json_string_value(idj), json_string_length(idj), id, sizeof id)) {
+        rpc_fail(err, RPC_ERR_INVALID_PARAMS,
+                 "%s param \"payout_id\" must be 64 hex digits (from payouts)",
                  idj ? "the" : "missing");
         return NULL;
     }
@@ -642,7 +667,8 @@ static json_t *m_confirm_payout(const struct rpc_api *api, json_t *params, struc
     if (param_ref(params, "bank_ref", CHAIN_BANK_REF_MAX_BYTES, failed, &ref, err))
         return NULL;
     if (!s->has_key) {
-        rpc_fail(err, RPC_ERR_UNAVAILABLE, "this node holds no shadow-centre key (config shadow_key)");
+        rpc_fail(err, RPC_ERR_UNAVAILABLE,
+                 "this node holds no shadow-centre key (config shadow_key)");
         return NULL;
     }
     if (read_begin(api, &txn, err))
@@ -665,7 +691,8 @@ static json_t *m_confirm_payout(const struct rpc_api *api, json_t *params, struc
     uint32_t st = ((Gl__Payout *)m)->status;
     protobuf_c_message_free_unpacked(m, NULL);
     if (st != CHAIN_PAYOUT_PENDING) {
-        rpc_fail(err, RPC_ERR_TX_REJECTED, "the payout is already %s; nothing was submitted (PAYOUT_NOT_PENDING)",
+        rpc_fail(err, RPC_ERR_TX_REJECTED,
+                 "the payout is already %s; nothing was submitted (PAYOUT_NOT_PENDING)",
                  payout_status_name(st));
         err->data = json_pack("{s:i, s:s, s:s}", "code", CHAIN_ERR_PAYOUT_NOT_PENDING, "error",
                               "PAYOUT_NOT_PENDING", "status", payout_status_name(st));
@@ -750,7 +777,8 @@ static int header_time(const struct rpc_api *api, MDB_txn *txn, uint64_t height,
 
 /* The last height whose block time is < t_ms, or -1 when none (block times
  * never decrease: chain_block.c refuses BLOCK_BAD_TIME). */
-static int last_before(const struct rpc_api *api, MDB_txn *txn, uint64_t head, uint64_t t_ms, int64_t *out)
+static int last_before(const struct rpc_api *api, MDB_txn *txn, uint64_t head, uint64_t t_ms,
+                       int64_t *out)
 {
     int64_t lo = -1, hi = (int64_t)head; /* answer in [lo, hi] */
     uint64_t t;
@@ -776,7 +804,8 @@ static int last_before(const struct rpc_api *api, MDB_txn *txn, uint64_t head, u
 }
 
 /* minted and burned as of height h (the versioned state tree), zero before genesis. */
-static int supply_at(const struct rpc_api *api, MDB_txn *txn, int64_t h, int64_t *minted, int64_t *burned)
+static int supply_at(const struct rpc_api *api, MDB_txn *txn, int64_t h, int64_t *minted,
+                     int64_t *burned)
 {
     static const char KEY[] = "sys/supply";
     *minted = *burned = 0;
@@ -806,7 +835,7 @@ static int supply_at(const struct rpc_api *api, MDB_txn *txn, int64_t h, int64_t
 
 struct pending_sum {
     uint64_t count, amount;
-    int64_t lo, hi;     /* created in heights (lo, hi] */
+    int64_t lo, hi; /* created in heights (lo, hi] */
     uint64_t day_count, day_amount;
 };
 
@@ -832,8 +861,10 @@ static json_t *m_reconciliation(const struct rpc_api *api, json_t *params, struc
     json_t *o = NULL, *day = NULL;
     uint64_t head, head_time, d0 = 0, d1 = 0;
     json_t *dj = json_object_get(params, "day");
-    if (dj && (!json_is_string(dj) || parse_day(json_string_value(dj), json_string_length(dj), &d0, &d1))) {
-        rpc_fail(err, RPC_ERR_INVALID_PARAMS, "param \"day\" must be a date \"YYYY-MM-DD\" (UTC), 1970 or later");
+    if (dj && (!json_is_string(dj) ||
+               parse_day(json_string_value(dj), json_string_length(dj), &d0, &d1))) {
+        rpc_fail(err, RPC_ERR_INVALID_PARAMS,
+                 "param \"day\" must be a date \"YYYY-MM-DD\" (UTC), 1970 or later");
         return NULL;
     }
     if (read_begin(api, &txn, err))
@@ -851,7 +882,8 @@ static json_t *m_reconciliation(const struct rpc_api *api, json_t *params, struc
     }
     struct pending_sum ps = {.lo = -1, .hi = -1};
     int64_t h0 = -1, h1 = -1;
-    if (dj && ((rc = last_before(api, txn, head, d0, &h0)) || (rc = last_before(api, txn, head, d1, &h1)))) {
+    if (dj && ((rc = last_before(api, txn, head, d0, &h0)) ||
+               (rc = last_before(api, txn, head, d1, &h1)))) {
         rpc_fail(err, RPC_ERR_INTERNAL, "cannot read block times (%s)", chain_err_name(rc));
         goto fail;
     }
@@ -931,14 +963,16 @@ static const struct rpc_method *shadow_find(const char *name)
     return NULL;
 }
 
-static const struct rpc_table SHADOW_TABLE = {shadow_find, "recharge, payouts, confirm_payout, reconciliation"};
+static const struct rpc_table SHADOW_TABLE = {shadow_find,
+                                              "recharge, payouts, confirm_payout, reconciliation"};
 
 /* ---- authentication ---- */
 
 static int auth_error(int code, const char *detail, char **out, size_t *out_len)
 {
-    json_t *r = json_pack("{s:s, s:n, s:{s:i, s:s++}}", "jsonrpc", "2.0", "id", "error", "code", code, "message",
-                          rpc_strerror(code), detail ? ": " : "", detail ? detail : "");
+    json_t *r =
+        json_pack("{s:s, s:n, s:{s:i, s:s++}}", "jsonrpc", "2.0", "id", "error", "code", code,
+                  "message", rpc_strerror(code), detail ? ": " : "", detail ? detail : "");
     if (!r)
         return -1;
     *out = json_dumps(r, JSON_COMPACT);
@@ -964,8 +998,8 @@ static bool key_allowed(struct rpc_shadow *s, const uint8_t key[CHAIN_PK_BYTES])
     return ok;
 }
 
-int rpc_shadow_dispatch(struct rpc_shadow *s, const char *header, const char *body, size_t len, char **out,
-                        size_t *out_len, int *http_status)
+int rpc_shadow_dispatch(struct rpc_shadow *s, const char *header, const char *body, size_t len,
+                        char **out, size_t *out_len, int *http_status)
 {
     struct rpc_shadow_auth a;
     const char *why = NULL;
@@ -983,22 +1017,24 @@ int rpc_shadow_dispatch(struct rpc_shadow *s, const char *header, const char *bo
     const char *chain_id = s->api.chain ? s->api.chain->chain_id : "";
     if (rpc_shadow_auth_verify(&a, chain_id, body, len))
         return auth_error(RPC_ERR_AUTH_BAD_SIG,
-                          "sign BLAKE2b-256(\"" RPC_SHADOW_DOMAIN "\" 0x00 chain_id 0x00 nonce_be64 body) "
+                          "sign BLAKE2b-256(\"" RPC_SHADOW_DOMAIN
+                          "\" 0x00 chain_id 0x00 nonce_be64 body) "
                           "with the key named in key=",
                           out, out_len);
     uint64_t now = s->now_ms(s->clock_ctx);
     uint64_t skew = a.nonce > now ? a.nonce - now : now - a.nonce;
     if (skew > s->window_ms) {
         char d[128];
-        snprintf(d, sizeof d, "nonce %llu is %llu ms from this node's clock %llu; the window is %llu ms",
+        snprintf(d, sizeof d,
+                 "nonce %llu is %llu ms from this node's clock %llu; the window is %llu ms",
                  (unsigned long long)a.nonce, (unsigned long long)skew, (unsigned long long)now,
                  (unsigned long long)s->window_ms);
         return auth_error(RPC_ERR_AUTH_STALE, d, out, out_len);
     }
     if (!key_allowed(s, a.key)) {
         *http_status = 403;
-        return auth_error(RPC_ERR_AUTH_NOT_SHADOW, "grant it with SetRoles, or list it in shadow_keys", out,
-                          out_len);
+        return auth_error(RPC_ERR_AUTH_NOT_SHADOW,
+                          "grant it with SetRoles, or list it in shadow_keys", out, out_len);
     }
     struct seen_key *sk = NULL;
     for (size_t i = 0; i < s->nseen; i++)
@@ -1033,8 +1069,12 @@ static void reply(struct evhttp_request *req, int code, const char *text, size_t
         return;
     }
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-    evhttp_send_reply(req, code, code == 200 ? "OK" : code == 401 ? "Unauthorized" : code == 403 ? "Forbidden"
-                                                   : code == 413 ? "Payload Too Large" : "Error",
+    evhttp_send_reply(req, code,
+                      code == 200   ? "OK"
+                      : code == 401 ? "Unauthorized"
+                      : code == 403 ? "Forbidden"
+                      : code == 413 ? "Payload Too Large"
+                                    : "Error",
                       b);
     evbuffer_free(b);
 }
@@ -1053,11 +1093,13 @@ static void on_request(struct evhttp_request *req, void *arg)
         evhttp_send_error(req, 405, "shadow-centre requests are POST / with a signed JSON body");
         return;
     }
-    const char *hdr = evhttp_find_header(evhttp_request_get_input_headers(req), RPC_SHADOW_SIG_HEADER);
+    const char *hdr =
+        evhttp_find_header(evhttp_request_get_input_headers(req), RPC_SHADOW_SIG_HEADER);
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     const char *body = "";
-    if (len && len <= RPC_MAX_BODY_BYTES && !(body = (const char *)evbuffer_pullup(in, (ev_ssize_t)len))) {
+    if (len && len <= RPC_MAX_BODY_BYTES &&
+        !(body = (const char *)evbuffer_pullup(in, (ev_ssize_t)len))) {
         evhttp_send_error(req, HTTP_INTERNAL, "out of memory");
         return;
     }
@@ -1076,8 +1118,9 @@ static void on_request(struct evhttp_request *req, void *arg)
     free(out);
 }
 
-int rpc_shadow_open(struct rpc_shadow **out, struct event_base *base, struct chain *c, const struct rpc_node_ops *ops,
-                    const struct rpc_shadow_config *cfg, const char *host, uint16_t port)
+int rpc_shadow_open(struct rpc_shadow **out, struct event_base *base, struct chain *c,
+                    const struct rpc_node_ops *ops, const struct rpc_shadow_config *cfg,
+                    const char *host, uint16_t port)
 {
     *out = NULL;
     struct rpc_shadow *s = calloc(1, sizeof *s);
@@ -1117,7 +1160,9 @@ int rpc_shadow_open(struct rpc_shadow **out, struct event_base *base, struct cha
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
     evhttp_set_gencb(s->http, on_request, s);
     if (!(s->sock = evhttp_bind_socket_with_handle(s->http, host, port))) {
-        fprintf(stderr, "rpc: cannot listen for the shadow-centre API on %s:%u (address in use, or not local?)\n",
+        fprintf(stderr,
+                "rpc: cannot listen for the shadow-centre API on %s:%u (address in use, or not "
+                "local?)\n",
                 host, (unsigned)port);
         goto fail;
     }

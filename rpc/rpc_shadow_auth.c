@@ -81,7 +81,8 @@ int rpc_shadow_auth_parse(const char *v, size_t len, struct rpc_shadow_auth *out
                     *why = "nonce= must be a decimal integer (digits only)";
                     return -1;
                 }
-                if (__builtin_mul_overflow(n, 10u, &n) || __builtin_add_overflow(n, (uint64_t)(val[i] - '0'), &n)) {
+                if (__builtin_mul_overflow(n, 10u, &n) ||
+                    __builtin_add_overflow(n, (uint64_t)(val[i] - '0'), &n)) {
                     *why = "nonce= is above 2^64 - 1";
                     return -1;
                 }
@@ -113,7 +114,9 @@ int rpc_shadow_auth_parse(const char *v, size_t len, struct rpc_shadow_auth *out
         p++;
     }
     if (!have_key || !have_nonce || !have_sig) {
-        *why = !have_key ? "key= is missing" : !have_nonce ? "nonce= is missing" : "sig= is missing";
+        *why = !have_key     ? "key= is missing"
+               : !have_nonce ? "nonce= is missing"
+                             : "sig= is missing";
         return -1;
     }
     return 0;
@@ -127,14 +130,16 @@ void rpc_shadow_auth_format(const struct rpc_shadow_auth *a, char *out, size_t o
     snprintf(out, outlen, "key=%s, nonce=%llu, sig=%s", k, (unsigned long long)a->nonce, s);
 }
 
-static void signed_hash(uint8_t h[32], const char *chain_id, uint64_t nonce, const char *body, size_t len)
+static void signed_hash(uint8_t h[32], const char *chain_id, uint64_t nonce, const char *body,
+                        size_t len)
 {
     crypto_generichash_state st;
     uint8_t nb[8], zero = 0;
     for (int i = 0; i < 8; i++)
         nb[i] = (uint8_t)(nonce >> (56 - 8 * i));
     crypto_generichash_init(&st, NULL, 0, 32);
-    crypto_generichash_update(&st, (const uint8_t *)RPC_SHADOW_DOMAIN, sizeof RPC_SHADOW_DOMAIN - 1);
+    crypto_generichash_update(&st, (const uint8_t *)RPC_SHADOW_DOMAIN,
+                              sizeof RPC_SHADOW_DOMAIN - 1);
     crypto_generichash_update(&st, &zero, 1);
     crypto_generichash_update(&st, (const uint8_t *)chain_id, strlen(chain_id));
     crypto_generichash_update(&st, &zero, 1);
@@ -143,8 +148,8 @@ static void signed_hash(uint8_t h[32], const char *chain_id, uint64_t nonce, con
     crypto_generichash_final(&st, h, 32);
 }
 
-void rpc_shadow_auth_sign(struct rpc_shadow_auth *a, const char *chain_id, uint64_t nonce, const char *body,
-                          size_t len, const uint8_t pk[32], const uint8_t sk[64])
+void rpc_shadow_auth_sign(struct rpc_shadow_auth *a, const char *chain_id, uint64_t nonce,
+                          const char *body, size_t len, const uint8_t pk[32], const uint8_t sk[64])
 {
     uint8_t h[32];
     signed_hash(h, chain_id, nonce, body, len);
@@ -153,7 +158,8 @@ void rpc_shadow_auth_sign(struct rpc_shadow_auth *a, const char *chain_id, uint6
     crypto_sign_detached(a->sig, NULL, h, sizeof h, sk);
 }
 
-int rpc_shadow_auth_verify(const struct rpc_shadow_auth *a, const char *chain_id, const char *body, size_t len)
+int rpc_shadow_auth_verify(const struct rpc_shadow_auth *a, const char *chain_id, const char *body,
+                           size_t len)
 {
     uint8_t h[32];
     signed_hash(h, chain_id, a->nonce, body, len);
