@@ -56,7 +56,8 @@ static const char usage[] =
     "  retry_min_ms = 1000  retry_max_ms = 300000   capped exponential backoff\n"
     "  rpc_timeout_ms = 3000\n"
     "  accel = 1  start_ms = 0        demo clock: t = start + (now - start) * accel\n"
-    "Register line keys: addr=N (0-based, decimal or 0x hex)  fn=3|4  type=u16|u32|s32|u64|float32\n"
+    "Register line keys: addr=N (0-based, decimal or 0x hex)  fn=3|4  "
+    "type=u16|u32|s32|u64|float32\n"
     "  order=big|little (word order)  scale=Wh-per-unit (1000, 1/10 or 0.1)\n"
     "Wh = floor(value x scale).  See meterbridge/README.md for the slot rules and flags.\n";
 
@@ -152,8 +153,9 @@ struct bridge {
 
 static const char *flag_text(uint32_t f, char buf[64])
 {
-    snprintf(buf, 64, "%s%s%s%s", f & MB_FLAG_GAP ? " gap" : "", f & MB_FLAG_REPLACED ? " replaced" : "",
-             f & MB_FLAG_WRAP ? " wrap" : "", f & MB_FLAG_POLL_FAILED ? " poll-failed" : "");
+    snprintf(buf, 64, "%s%s%s%s", f & MB_FLAG_GAP ? " gap" : "",
+             f & MB_FLAG_REPLACED ? " replaced" : "", f & MB_FLAG_WRAP ? " wrap" : "",
+             f & MB_FLAG_POLL_FAILED ? " poll-failed" : "");
     return buf;
 }
 
@@ -173,16 +175,18 @@ static void keep_reading(struct bridge *b, const struct mb_reading *r)
     if ((rc = mb_reading_encode(r, b->pk, payload, &plen)) ||
         (rc = mb_reading_tx(b->cfg.chain_id, nonce, payload, plen, b->pk, b->sk, &tx, &tlen)) ||
         (rc = mb_queue_put(b->q, r->slot, nonce, tx, tlen, payload, plen, wall_ms()))) {
-        fprintf(stderr, "gridmeter: slot %llu: reading NOT kept: %s: %s\n", (unsigned long long)r->slot,
-                mb_err_name(rc), mb_strerror(rc));
+        fprintf(stderr, "gridmeter: slot %llu: reading NOT kept: %s: %s\n",
+                (unsigned long long)r->slot, mb_err_name(rc), mb_strerror(rc));
         free(tx);
         return;
     }
     free(tx);
-    printf("slot %llu import_wh %llu export_wh %llu cum_import_wh %llu cum_export_wh %llu flags %u%s nonce %llu\n",
-           (unsigned long long)r->slot, (unsigned long long)r->import_wh, (unsigned long long)r->export_wh,
-           (unsigned long long)r->cum_import_wh, (unsigned long long)r->cum_export_wh, r->flags,
-           flag_text(r->flags, fb), (unsigned long long)nonce);
+    printf("slot %llu import_wh %llu export_wh %llu cum_import_wh %llu cum_export_wh %llu flags "
+           "%u%s nonce %llu\n",
+           (unsigned long long)r->slot, (unsigned long long)r->import_wh,
+           (unsigned long long)r->export_wh, (unsigned long long)r->cum_import_wh,
+           (unsigned long long)r->cum_export_wh, r->flags, flag_text(r->flags, fb),
+           (unsigned long long)nonce);
     fflush(stdout);
 }
 
@@ -197,8 +201,8 @@ static void poll_once(struct bridge *b, uint64_t now)
     if (rc) {
         b->poll_failures++;
         if (b->poll_failures < 10 || b->poll_failures % 100 == 0)
-            fprintf(stderr, "gridmeter: poll failed: %s (%s) [%llu failures]\n", mb_err_name(rc), detail,
-                    (unsigned long long)b->poll_failures);
+            fprintf(stderr, "gridmeter: poll failed: %s (%s) [%llu failures]\n", mb_err_name(rc),
+                    detail, (unsigned long long)b->poll_failures);
         mb_slot_fail(&b->acc, &b->params, now, out, &n);
     } else {
         s.t_ms = now;
@@ -228,19 +232,22 @@ static void flush_queue(struct bridge *b)
         if (rc == MB_ERR_OK && st != MB_TX_COMMITTED) {
             rc = b->sink.submit(b->sink.ctx, e.tx, e.tx_len);
             if (rc == MB_ERR_OK)
-                rc = b->sink.status(b->sink.ctx, e.hash, b->pk, e.slot, e.payload, e.payload_len, &st);
+                rc = b->sink.status(b->sink.ctx, e.hash, b->pk, e.slot, e.payload, e.payload_len,
+                                    &st);
         }
         if (rc == MB_ERR_OK && st == MB_TX_COMMITTED) {
             if (mb_queue_remove(b->q, e.slot) == MB_ERR_OK)
-                printf("committed slot %llu nonce %llu\n", (unsigned long long)e.slot, (unsigned long long)e.nonce);
+                printf("committed slot %llu nonce %llu\n", (unsigned long long)e.slot,
+                       (unsigned long long)e.nonce);
             fflush(stdout);
         } else {
             uint32_t attempts = rc == MB_ERR_OK ? 0 : e.attempts + 1;
-            uint64_t delay = rc == MB_ERR_OK ? b->cfg.retry_min_ms
-                                             : mb_backoff_ms(attempts, b->cfg.retry_min_ms, b->cfg.retry_max_ms);
+            uint64_t delay =
+                rc == MB_ERR_OK ? b->cfg.retry_min_ms
+                                : mb_backoff_ms(attempts, b->cfg.retry_min_ms, b->cfg.retry_max_ms);
             if (rc)
-                fprintf(stderr, "gridmeter: slot %llu: %s; retry in %llu ms\n", (unsigned long long)e.slot,
-                        mb_err_name(rc), (unsigned long long)delay);
+                fprintf(stderr, "gridmeter: slot %llu: %s; retry in %llu ms\n",
+                        (unsigned long long)e.slot, mb_err_name(rc), (unsigned long long)delay);
             if (mb_queue_reschedule(b->q, e.slot, attempts, now + delay))
                 fprintf(stderr, "gridmeter: queue reschedule failed\n");
             mb_queue_entry_free(&e);
@@ -268,7 +275,8 @@ static void derive_params(struct bridge *b)
     uint64_t qi = (m->import.scale_num + m->import.scale_den - 1) / m->import.scale_den;
     uint64_t qe = (m->export_.scale_num + m->export_.scale_den - 1) / m->export_.scale_den;
     b->params.quantum_wh = (qi > qe ? qi : qe) + 1;
-    b->params.float_registers = m->import.type == MB_TYPE_FLOAT32 || m->export_.type == MB_TYPE_FLOAT32;
+    b->params.float_registers =
+        m->import.type == MB_TYPE_FLOAT32 || m->export_.type == MB_TYPE_FLOAT32;
     if (b->params.float_registers)
         b->params.quantum_wh = 2;
 }
@@ -309,9 +317,12 @@ static int run(const char *conf)
         goto done;
     }
     if (mb_ckpt_load(&b.ckpt, &b.acc))
-        fprintf(stderr, "gridmeter: no usable slot checkpoint; the current slot starts now (flagged gap)\n");
+        fprintf(
+            stderr,
+            "gridmeter: no usable slot checkpoint; the current slot starts now (flagged gap)\n");
     uint64_t node_nonce;
-    if (b.sink.nonce(b.sink.ctx, b.pk, &node_nonce) == MB_ERR_OK && mb_queue_raise_nonce(b.q, node_nonce))
+    if (b.sink.nonce(b.sink.ctx, b.pk, &node_nonce) == MB_ERR_OK &&
+        mb_queue_raise_nonce(b.q, node_nonce))
         goto done;
     fprintf(stderr, "gridmeter: meter %s, %u readings queued, next nonce %llu\n", b.cfg.map.model,
             mb_queue_count(b.q), (unsigned long long)mb_queue_next_nonce(b.q));
@@ -329,7 +340,8 @@ static int run(const char *conf)
         uint64_t now = meter_ms(&b.cfg);
         if (now >= next_poll && now < b.cfg.slot_epoch_ms) {
             if (!warned_epoch)
-                fprintf(stderr, "gridmeter: the clock is before slot_epoch_ms (the chain's genesis); not metering yet\n");
+                fprintf(stderr, "gridmeter: the clock is before slot_epoch_ms (the chain's "
+                                "genesis); not metering yet\n");
             warned_epoch = true;
             next_poll = now + b.cfg.poll_interval_ms;
         } else if (now >= next_poll) {

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #define CKPT_VERSION 1u
-#define CKPT_BYTES (4u + 4u + 32u + sizeof(struct mb_slot_acc) + 32u)
+#define CKPT_BYTES   (4u + 4u + 32u + sizeof(struct mb_slot_acc) + 32u)
 
 int mb_ckpt_open(struct mb_ckpt *c, const char *dir, const struct mb_slot_params *p)
 {

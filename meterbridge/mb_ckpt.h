@@ -18,7 +18,8 @@ struct mb_ckpt {
 };
 
 /* Open (create) queue_dir/slot.ckpt.  Errors: IO. */
-int mb_ckpt_open(struct mb_ckpt *c /* OUT */, const char *dir, const struct mb_slot_params *p) MB_MUST_USE;
+int mb_ckpt_open(struct mb_ckpt *c /* OUT */, const char *dir,
+                 const struct mb_slot_params *p) MB_MUST_USE;
 void mb_ckpt_close(struct mb_ckpt *c);
 /* Errors: STATE_CORRUPT (absent, damaged or other parameters: acc is reset). */
 int mb_ckpt_load(struct mb_ckpt *c, struct mb_slot_acc *acc /* OUT */) MB_MUST_USE;

@@ -65,7 +65,8 @@ static int parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out)
             d = (unsigned)(c - 'A' + 10);
         else
             return MB_ERR_CONFIG_BAD_VALUE;
-        if (__builtin_mul_overflow(v, (uint64_t)base, &v) || __builtin_add_overflow(v, (uint64_t)d, &v))
+        if (__builtin_mul_overflow(v, (uint64_t)base, &v) ||
+            __builtin_add_overflow(v, (uint64_t)d, &v))
             return MB_ERR_CONFIG_BAD_VALUE;
     }
     if (v > max)
@@ -175,8 +176,12 @@ static int parse_register(struct mb_map *map, const char *s, size_t n)
         return MB_ERR_CONFIG_UNKNOWN_KEY;
     if (r->present)
         return MB_ERR_CONFIG_DUPLICATE;
-    struct mb_reg reg = {.present = true, .fn = 0, .type = MB_TYPE_U16, .order = MB_ORDER_BIG,
-                         .scale_num = 1, .scale_den = 1};
+    struct mb_reg reg = {.present = true,
+                         .fn = 0,
+                         .type = MB_TYPE_U16,
+                         .order = MB_ORDER_BIG,
+                         .scale_num = 1,
+                         .scale_den = 1};
     bool have_addr = false, have_type = false;
     unsigned seen = 0;
     while (i < n) {
@@ -263,11 +268,11 @@ struct key {
     const char *name;
     enum kind kind;
     size_t off;
-    size_t cap;     /* K_STR: buffer size */
+    size_t cap; /* K_STR: buffer size */
     uint64_t min, max;
 };
 
-#define STR_(f) K_STR, offsetof(struct mb_config, f), sizeof(((struct mb_config *)0)->f), 0, 0
+#define STR_(f)            K_STR, offsetof(struct mb_config, f), sizeof(((struct mb_config *)0)->f), 0, 0
 #define NUM_(k, f, lo, hi) k, offsetof(struct mb_config, f), 0, (lo), (hi)
 
 static const struct key keys[] = {
@@ -308,8 +313,7 @@ static int set_key(struct mb_config *cfg, const struct key *k, const char *v, si
     uint64_t x;
     int rc;
     switch (k->kind) {
-    case K_STR:
-        return copy_str(base, k->cap, v, vn);
+    case K_STR: return copy_str(base, k->cap, v, vn);
     case K_BOOL:
         if (tok_eq(v, vn, "true") || tok_eq(v, vn, "1") || tok_eq(v, vn, "yes"))
             *(bool *)base = true;
@@ -331,8 +335,7 @@ static int set_key(struct mb_config *cfg, const struct key *k, const char *v, si
             return MB_ERR_CONFIG_BAD_VALUE;
         cfg->parity = v[0];
         return MB_ERR_OK;
-    default:
-        break;
+    default: break;
     }
     if ((rc = parse_u64(v, vn, k->max, &x)))
         return rc;
@@ -481,7 +484,8 @@ int mb_config_load(struct mb_config *cfg, const char *path, char *msg, size_t ms
     int line = 0, rc;
     mb_config_defaults(cfg);
     if ((rc = read_file(path, &text, &len))) {
-        snprintf(msg, msglen, "%s: %s (%s)", path, mb_strerror(rc), rc == MB_ERR_IO ? strerror(errno) : "");
+        snprintf(msg, msglen, "%s: %s (%s)", path, mb_strerror(rc),
+                 rc == MB_ERR_IO ? strerror(errno) : "");
         return rc;
     }
     rc = mb_config_parse(cfg, text, len, &line);

@@ -23,10 +23,10 @@
 
 #include "mb_err.h"
 
-#define MB_CONFIG_MAX_BYTES 65536u   /* a config or map file */
-#define MB_CONFIG_LINE_MAX 512u      /* one line */
-#define MB_SCALE_MAX 1000000000ull   /* numerator and denominator of a scale */
-#define MB_PATH_MAX 256u
+#define MB_CONFIG_MAX_BYTES 65536u        /* a config or map file */
+#define MB_CONFIG_LINE_MAX  512u          /* one line */
+#define MB_SCALE_MAX        1000000000ull /* numerator and denominator of a scale */
+#define MB_PATH_MAX         256u
 
 enum mb_type { MB_TYPE_U16 = 0, MB_TYPE_U32, MB_TYPE_S32, MB_TYPE_U64, MB_TYPE_FLOAT32 };
 enum mb_order {
@@ -38,11 +38,11 @@ enum mb_transport { MB_TRANSPORT_TCP = 0, MB_TRANSPORT_RTU = 1 };
 /* One register (or run of 2 or 4 registers) holding one value. */
 struct mb_reg {
     bool present;
-    uint16_t addr;        /* 0-based protocol address (register 30073 is addr 0x0048) */
-    uint8_t fn;           /* 3 = read holding registers, 4 = read input registers */
+    uint16_t addr; /* 0-based protocol address (register 30073 is addr 0x0048) */
+    uint8_t fn;    /* 3 = read holding registers, 4 = read input registers */
     enum mb_type type;
-    enum mb_order order;  /* word order for 32- and 64-bit types; bytes in a word are big-endian */
-    uint64_t scale_num;   /* Wh per register unit = scale_num / scale_den */
+    enum mb_order order; /* word order for 32- and 64-bit types; bytes in a word are big-endian */
+    uint64_t scale_num;  /* Wh per register unit = scale_num / scale_den */
     uint64_t scale_den;
 };
 
@@ -55,31 +55,31 @@ struct mb_map {
 
 struct mb_config {
     char chain_id[65];
-    char key_file[MB_PATH_MAX];   /* 64 hex chars: the meter key's 32-byte Ed25519 seed */
-    char queue_dir[MB_PATH_MAX];  /* LMDB queue and slot checkpoint */
-    char node[MB_PATH_MAX];       /* http://127.0.0.1:PORT, or "mem:" (the test sink) */
-    char map_path[MB_PATH_MAX];   /* as written; mb_config_load resolves it */
+    char key_file[MB_PATH_MAX];  /* 64 hex chars: the meter key's 32-byte Ed25519 seed */
+    char queue_dir[MB_PATH_MAX]; /* LMDB queue and slot checkpoint */
+    char node[MB_PATH_MAX];      /* http://127.0.0.1:PORT, or "mem:" (the test sink) */
+    char map_path[MB_PATH_MAX];  /* as written; mb_config_load resolves it */
     enum mb_transport transport;
     char host[64];
     uint16_t port;
     char device[128];
     uint32_t baud;
-    char parity;                  /* 'N', 'E' or 'O' */
+    char parity; /* 'N', 'E' or 'O' */
     uint8_t data_bits, stop_bits;
     uint8_t unit_id;
     uint32_t poll_interval_ms;
-    uint32_t timeout_ms;          /* Modbus response timeout */
+    uint32_t timeout_ms; /* Modbus response timeout */
     uint32_t slot_len_s;
-    uint64_t slot_epoch_ms;       /* the chain's genesis time; slot 0 starts here */
+    uint64_t slot_epoch_ms; /* the chain's genesis time; slot 0 starts here */
     uint32_t boundary_tolerance_ms;
-    uint64_t max_power_w;         /* above this a jump counts as a meter replacement */
-    uint32_t queue_max;           /* readings held at most */
-    uint64_t queue_map_bytes;     /* LMDB map size */
+    uint64_t max_power_w;     /* above this a jump counts as a meter replacement */
+    uint32_t queue_max;       /* readings held at most */
+    uint64_t queue_map_bytes; /* LMDB map size */
     uint32_t retry_min_ms, retry_max_ms;
     uint32_t rpc_timeout_ms;
-    bool verify_proof;            /* require a state proof before dropping a reading */
-    uint32_t accel;               /* time acceleration (demo and tests only; 1 = real time) */
-    uint64_t start_ms;            /* with accel: the virtual clock's start (0 = now) */
+    bool verify_proof; /* require a state proof before dropping a reading */
+    uint32_t accel;    /* time acceleration (demo and tests only; 1 = real time) */
+    uint64_t start_ms; /* with accel: the virtual clock's start (0 = now) */
     struct mb_map map;
 };
 
@@ -90,7 +90,8 @@ void mb_config_defaults(struct mb_config *cfg /* OUT */);
  * file is not read here: cfg->map_path keeps the name.  *line is the failing
  * line (1-based) or 0.  Errors: CONFIG_SYNTAX, CONFIG_UNKNOWN_KEY,
  * CONFIG_BAD_VALUE, CONFIG_TOO_LONG, CONFIG_DUPLICATE. */
-int mb_config_parse(struct mb_config *cfg, const char *text, size_t len, int *line /* OUT */) MB_MUST_USE;
+int mb_config_parse(struct mb_config *cfg, const char *text, size_t len,
+                    int *line /* OUT */) MB_MUST_USE;
 
 /* Parse a map text (only `model =` and `register` lines) into map.  Same errors. */
 int mb_map_parse(struct mb_map *map, const char *text, size_t len, int *line /* OUT */) MB_MUST_USE;
@@ -101,7 +102,8 @@ int mb_config_check(const struct mb_config *cfg) MB_MUST_USE;
 
 /* Read path, parse it, then read and parse its map file if named.  On error
  * msg gets a sentence naming the file and line. */
-int mb_config_load(struct mb_config *cfg /* OUT */, const char *path, char *msg, size_t msglen) MB_MUST_USE;
+int mb_config_load(struct mb_config *cfg /* OUT */, const char *path, char *msg,
+                   size_t msglen) MB_MUST_USE;
 
 /* Number of 16-bit registers of a type: 1, 2 or 4. */
 unsigned mb_type_words(enum mb_type t);
@@ -116,7 +118,8 @@ unsigned mb_type_words(enum mb_type t);
  * own difference, so rounding never creates or loses a Wh over time.
  * Errors: REG_BAD_VALUE for NaN, infinity, a negative value or one of 2^53 Wh
  * or more. */
-int mb_reg_decode_wh(const struct mb_reg *r, const uint16_t *words, uint64_t *wh /* OUT */) MB_MUST_USE;
+int mb_reg_decode_wh(const struct mb_reg *r, const uint16_t *words,
+                     uint64_t *wh /* OUT */) MB_MUST_USE;
 
 /* The raw unsigned value of a register (for the serial number): no scale. */
 uint64_t mb_reg_decode_raw(const struct mb_reg *r, const uint16_t *words);

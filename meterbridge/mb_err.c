@@ -4,9 +4,8 @@
 const char *mb_strerror(int err)
 {
     switch (err) {
-#define MB_ERR_MSG_(name, code, msg) \
-    case code:                       \
-        return msg;
+#define MB_ERR_MSG_(name, code, msg)                                                               \
+    case code: return msg;
         MB_ERRORS(MB_ERR_MSG_)
 #undef MB_ERR_MSG_
     }
@@ -16,9 +15,8 @@ const char *mb_strerror(int err)
 const char *mb_err_name(int err)
 {
     switch (err) {
-#define MB_ERR_NAME_(name, code, msg) \
-    case code:                        \
-        return #name;
+#define MB_ERR_NAME_(name, code, msg)                                                              \
+    case code: return #name;
         MB_ERRORS(MB_ERR_NAME_)
 #undef MB_ERR_NAME_
     }

@@ -25,11 +25,14 @@ int mb_poll_open(struct mb_poller **out, const struct mb_config *cfg)
         snprintf(port, sizeof port, "%u", (unsigned)cfg->port);
         p->ctx = modbus_new_tcp_pi(cfg->host, port);
     } else {
-        p->ctx = modbus_new_rtu(cfg->device, (int)cfg->baud, cfg->parity, cfg->data_bits, cfg->stop_bits);
+        p->ctx = modbus_new_rtu(cfg->device, (int)cfg->baud, cfg->parity, cfg->data_bits,
+                                cfg->stop_bits);
     }
     if (!p->ctx || modbus_set_slave(p->ctx, cfg->unit_id) != 0 ||
-        modbus_set_response_timeout(p->ctx, cfg->timeout_ms / 1000, (cfg->timeout_ms % 1000) * 1000) != 0 ||
-        modbus_set_byte_timeout(p->ctx, cfg->timeout_ms / 1000, (cfg->timeout_ms % 1000) * 1000) != 0) {
+        modbus_set_response_timeout(p->ctx, cfg->timeout_ms / 1000,
+                                    (cfg->timeout_ms % 1000) * 1000) != 0 ||
+        modbus_set_byte_timeout(p->ctx, cfg->timeout_ms / 1000, (cfg->timeout_ms % 1000) * 1000) !=
+            0) {
         mb_poll_close(p);
         return MB_ERR_CONFIG_BAD_VALUE;
     }
@@ -60,7 +63,8 @@ static void drop(struct mb_poller *p)
     }
 }
 
-static int read_reg(struct mb_poller *p, const struct mb_reg *r, uint16_t words[4], const char **detail)
+static int read_reg(struct mb_poller *p, const struct mb_reg *r, uint16_t words[4],
+                    const char **detail)
 {
     int n = (int)mb_type_words(r->type);
     int got = r->fn == 4 ? modbus_read_input_registers(p->ctx, r->addr, n, words)

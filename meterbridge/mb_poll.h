@@ -24,6 +24,7 @@ void mb_poll_close(struct mb_poller *p); /* accepts NULL */
 /* Poll once; s->t_ms is left for the caller.  Errors: MODBUS_CONNECT,
  * MODBUS (timeout, exception, bad frame), REG_BAD_VALUE.  *detail gets a
  * static or libmodbus message for the log. */
-int mb_poll_read(struct mb_poller *p, struct mb_sample *s /* OUT */, const char **detail /* OUT */) MB_MUST_USE;
+int mb_poll_read(struct mb_poller *p, struct mb_sample *s /* OUT */,
+                 const char **detail /* OUT */) MB_MUST_USE;
 
 #endif

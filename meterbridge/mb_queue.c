@@ -18,7 +18,7 @@
 #include "chain_crypto.h"
 
 #define REC_VERSION 1u
-#define REC_HEAD (1u + 8u + 8u + 4u + CHAIN_HASH_BYTES + 4u)
+#define REC_HEAD    (1u + 8u + 8u + 4u + CHAIN_HASH_BYTES + 4u)
 
 struct mb_queue {
     MDB_env *env;
@@ -165,9 +165,18 @@ void mb_queue_close(struct mb_queue *q)
     free(q);
 }
 
-uint64_t mb_queue_next_nonce(const struct mb_queue *q) { return q->next_nonce; }
-uint64_t mb_queue_next_slot(const struct mb_queue *q) { return q->next_slot; }
-uint32_t mb_queue_count(const struct mb_queue *q) { return q->count; }
+uint64_t mb_queue_next_nonce(const struct mb_queue *q)
+{
+    return q->next_nonce;
+}
+uint64_t mb_queue_next_slot(const struct mb_queue *q)
+{
+    return q->next_slot;
+}
+uint32_t mb_queue_count(const struct mb_queue *q)
+{
+    return q->count;
+}
 
 int mb_queue_raise_nonce(struct mb_queue *q, uint64_t nonce)
 {
@@ -187,8 +196,8 @@ int mb_queue_raise_nonce(struct mb_queue *q, uint64_t nonce)
     return MB_ERR_OK;
 }
 
-int mb_queue_put(struct mb_queue *q, uint64_t slot, uint64_t nonce, const uint8_t *tx, size_t tx_len,
-                 const uint8_t *payload, size_t payload_len, uint64_t now_ms)
+int mb_queue_put(struct mb_queue *q, uint64_t slot, uint64_t nonce, const uint8_t *tx,
+                 size_t tx_len, const uint8_t *payload, size_t payload_len, uint64_t now_ms)
 {
     if (slot < q->next_slot)
         return MB_ERR_QUEUE_DUPLICATE_SLOT;

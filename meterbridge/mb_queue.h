@@ -26,10 +26,10 @@ struct mb_queue;
 struct mb_queue_entry {
     uint64_t slot;
     uint64_t nonce;
-    uint64_t next_try_ms;  /* not before this time (backoff) */
-    uint32_t attempts;     /* failed attempts so far */
+    uint64_t next_try_ms;           /* not before this time (backoff) */
+    uint32_t attempts;              /* failed attempts so far */
     uint8_t hash[CHAIN_HASH_BYTES]; /* H(TAG_TX, tx) */
-    uint8_t *tx;           /* malloc'd copies, freed by mb_queue_entry_free */
+    uint8_t *tx;                    /* malloc'd copies, freed by mb_queue_entry_free */
     size_t tx_len;
     uint8_t *payload;
     size_t payload_len;
@@ -53,15 +53,18 @@ int mb_queue_raise_nonce(struct mb_queue *q, uint64_t nonce) MB_MUST_USE;
 /* Append a signed reading for slot with nonce == mb_queue_next_nonce().
  * Durable when this returns OK.  Errors: QUEUE_DUPLICATE_SLOT (slot below
  * next_slot), QUEUE_FULL, INVALID_ARG (wrong nonce), QUEUE_STORE. */
-int mb_queue_put(struct mb_queue *q, uint64_t slot, uint64_t nonce, const uint8_t *tx, size_t tx_len,
-                 const uint8_t *payload, size_t payload_len, uint64_t now_ms) MB_MUST_USE;
+int mb_queue_put(struct mb_queue *q, uint64_t slot, uint64_t nonce, const uint8_t *tx,
+                 size_t tx_len, const uint8_t *payload, size_t payload_len,
+                 uint64_t now_ms) MB_MUST_USE;
 
 /* The first entry with slot >= from_slot (copies).  QUEUE_EMPTY when none. */
-int mb_queue_next(struct mb_queue *q, uint64_t from_slot, struct mb_queue_entry *e /* OUT */) MB_MUST_USE;
+int mb_queue_next(struct mb_queue *q, uint64_t from_slot,
+                  struct mb_queue_entry *e /* OUT */) MB_MUST_USE;
 void mb_queue_entry_free(struct mb_queue_entry *e); /* accepts a zeroed entry */
 
 /* Record an attempt: new attempts count and next try time. */
-int mb_queue_reschedule(struct mb_queue *q, uint64_t slot, uint32_t attempts, uint64_t next_try_ms) MB_MUST_USE;
+int mb_queue_reschedule(struct mb_queue *q, uint64_t slot, uint32_t attempts,
+                        uint64_t next_try_ms) MB_MUST_USE;
 /* Drop a committed entry.  QUEUE_EMPTY when it is not there. */
 int mb_queue_remove(struct mb_queue *q, uint64_t slot) MB_MUST_USE;
 /* Entries held now. */

@@ -27,7 +27,8 @@ int mb_reading_encode(const struct mb_reading *r, const uint8_t pk[static CHAIN_
     return *len == n ? MB_ERR_OK : MB_ERR_SIGN;
 }
 
-int mb_reading_decode(const uint8_t *bytes, size_t len, struct mb_reading *r, uint8_t pk_out[CHAIN_PK_BYTES])
+int mb_reading_decode(const uint8_t *bytes, size_t len, struct mb_reading *r,
+                      uint8_t pk_out[CHAIN_PK_BYTES])
 {
     ProtobufCMessage *msg = NULL;
     if (chain_pb_unpack(&gl__meter_reading__descriptor, bytes, len, MB_PAYLOAD_MAX_BYTES, &msg))
@@ -56,7 +57,8 @@ int mb_reading_tx(const char *chain_id, uint64_t nonce, const uint8_t *payload, 
                   const uint8_t pk[static CHAIN_PK_BYTES], const uint8_t sk[static CHAIN_SK_BYTES],
                   uint8_t **tx, size_t *tx_len)
 {
-    if (chain_tx_build(chain_id, nonce, MB_TX_METER_READING, payload, payload_len, pk, sk, tx, tx_len))
+    if (chain_tx_build(chain_id, nonce, MB_TX_METER_READING, payload, payload_len, pk, sk, tx,
+                       tx_len))
         return MB_ERR_SIGN;
     return MB_ERR_OK;
 }

@@ -12,8 +12,8 @@
 #include "mb_err.h"
 #include "mb_slot.h"
 
-#define MB_TX_METER_READING 120u
-#define MB_STATE_KEY_BYTES (6u + CHAIN_PK_BYTES + 8u) /* "meter/" || pk || slot BE */
+#define MB_TX_METER_READING  120u
+#define MB_STATE_KEY_BYTES   (6u + CHAIN_PK_BYTES + 8u) /* "meter/" || pk || slot BE */
 #define MB_PAYLOAD_MAX_BYTES 128u
 
 /* Encode r as gl.MeterReading for meter pk into out (canonical protobuf-c

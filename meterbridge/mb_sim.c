@@ -32,10 +32,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define REG_POWER 0x0034
+#define REG_POWER  0x0034
 #define REG_IMPORT 0x0048
 #define REG_EXPORT 0x004A
-#define REG_TOTAL 0x0156
+#define REG_TOTAL  0x0156
 #define REG_SERIAL 0xFC00
 
 struct sim {
@@ -92,11 +92,12 @@ static double net_power(const struct sim *s, uint64_t t_ms)
     double h = (double)((t_ms / 1000) % 86400) / 3600.0;
     double load = s->load_base_w + 450.0 * exp(-pow((h - 7.5) / 1.2, 2)) +
                   1100.0 * exp(-pow((h - 19.0) / 2.0, 2));
-    load *= 0.8 + 0.4 * unit(s->seed, t_ms / 300000);          /* per 5 minutes */
+    load *= 0.8 + 0.4 * unit(s->seed, t_ms / 300000); /* per 5 minutes */
     double clear = h > 6.0 && h < 18.0 ? pow(sin(M_PI * (h - 6.0) / 12.0), 1.5) : 0.0;
-    double c0 = unit(s->seed ^ 0xc10d, t_ms / 600000), c1 = unit(s->seed ^ 0xc10d, t_ms / 600000 + 1);
+    double c0 = unit(s->seed ^ 0xc10d, t_ms / 600000),
+           c1 = unit(s->seed ^ 0xc10d, t_ms / 600000 + 1);
     double frac = (double)(t_ms % 600000) / 600000.0;
-    double cloud = 0.3 + 0.7 * (c0 + (c1 - c0) * frac);         /* per 10 minutes, smoothed */
+    double cloud = 0.3 + 0.7 * (c0 + (c1 - c0) * frac); /* per 10 minutes, smoothed */
     return load - s->pv_peak_w * clear * cloud;
 }
 
@@ -157,7 +158,8 @@ static int serve(struct sim *s, modbus_t *ctx, modbus_mapping_t *m, int fd)
         if (s->fault == 1)
             return 0; /* no answer: the client times out */
         if (s->fault == 2)
-            return modbus_reply_exception(ctx, q, MODBUS_EXCEPTION_SLAVE_OR_SERVER_BUSY) < 0 ? -1 : 0;
+            return modbus_reply_exception(ctx, q, MODBUS_EXCEPTION_SLAVE_OR_SERVER_BUSY) < 0 ? -1
+                                                                                             : 0;
         uint8_t junk[17];
         for (size_t i = 0; i < sizeof junk; i++)
             junk[i] = (uint8_t)mix(s->requests * 31 + i);
@@ -197,19 +199,33 @@ int main(int argc, char **argv)
             return 2;
         }
         i++;
-        if (strcmp(a, "--port") == 0) port = atoi(v);
-        else if (strcmp(a, "--rtu") == 0) rtu = v;
-        else if (strcmp(a, "--seed") == 0) s.seed = strtoull(v, NULL, 0);
-        else if (strcmp(a, "--accel") == 0) s.accel = strtoull(v, NULL, 0);
-        else if (strcmp(a, "--start-ms") == 0) s.start_ms = strtoull(v, NULL, 0);
-        else if (strcmp(a, "--pv-peak-w") == 0) s.pv_peak_w = atof(v);
-        else if (strcmp(a, "--load-w") == 0) s.load_base_w = atof(v);
-        else if (strcmp(a, "--serial") == 0) s.serial = (uint32_t)strtoul(v, NULL, 0);
-        else if (strcmp(a, "--unit") == 0) unit_id = atoi(v);
-        else if (strcmp(a, "--fault-every") == 0) s.fault_every = strtoull(v, NULL, 0);
-        else if (strcmp(a, "--serial-change-at-ms") == 0) s.serial_change_at_ms = strtoull(v, NULL, 0);
+        if (strcmp(a, "--port") == 0)
+            port = atoi(v);
+        else if (strcmp(a, "--rtu") == 0)
+            rtu = v;
+        else if (strcmp(a, "--seed") == 0)
+            s.seed = strtoull(v, NULL, 0);
+        else if (strcmp(a, "--accel") == 0)
+            s.accel = strtoull(v, NULL, 0);
+        else if (strcmp(a, "--start-ms") == 0)
+            s.start_ms = strtoull(v, NULL, 0);
+        else if (strcmp(a, "--pv-peak-w") == 0)
+            s.pv_peak_w = atof(v);
+        else if (strcmp(a, "--load-w") == 0)
+            s.load_base_w = atof(v);
+        else if (strcmp(a, "--serial") == 0)
+            s.serial = (uint32_t)strtoul(v, NULL, 0);
+        else if (strcmp(a, "--unit") == 0)
+            unit_id = atoi(v);
+        else if (strcmp(a, "--fault-every") == 0)
+            s.fault_every = strtoull(v, NULL, 0);
+        else if (strcmp(a, "--serial-change-at-ms") == 0)
+            s.serial_change_at_ms = strtoull(v, NULL, 0);
         else if (strcmp(a, "--fault") == 0) {
-            s.fault = strcmp(v, "timeout") == 0 ? 1 : strcmp(v, "exception") == 0 ? 2 : strcmp(v, "garbage") == 0 ? 3 : -1;
+            s.fault = strcmp(v, "timeout") == 0     ? 1
+                      : strcmp(v, "exception") == 0 ? 2
+                      : strcmp(v, "garbage") == 0   ? 3
+                                                    : -1;
             if (s.fault < 0) {
                 fputs(usage, stderr);
                 return 2;
@@ -260,7 +276,8 @@ int main(int argc, char **argv)
     }
     int lfd = modbus_tcp_listen(ctx, 8);
     if (lfd < 0) {
-        fprintf(stderr, "gridmeter-sim: listen on 127.0.0.1:%d: %s\n", port, modbus_strerror(errno));
+        fprintf(stderr, "gridmeter-sim: listen on 127.0.0.1:%d: %s\n", port,
+                modbus_strerror(errno));
         return 1;
     }
     struct sockaddr_in sa;

@@ -42,13 +42,14 @@ struct mb_sink {
 };
 
 struct mb_rpc_opts {
-    uint32_t timeout_ms;  /* per request: connect + send + answer */
+    uint32_t timeout_ms; /* per request: connect + send + answer */
     bool verify_proof;
 };
 
 /* url: http://HOST:PORT[/path] (HOST a dotted IPv4 address or localhost).
  * Errors: CONFIG_BAD_VALUE for another URL, NOMEM. */
-int mb_sink_rpc_open(struct mb_sink *s /* OUT */, const char *url, const struct mb_rpc_opts *o) MB_MUST_USE;
+int mb_sink_rpc_open(struct mb_sink *s /* OUT */, const char *url,
+                     const struct mb_rpc_opts *o) MB_MUST_USE;
 
 /* log_path may be NULL (pure memory).  With a log, the sink's state is
  * rebuilt from it on open (so it outlives gridmeter restarts), every accepted
@@ -67,11 +68,12 @@ int mb_sink_mem_open(struct mb_sink *s /* OUT */, const char *log_path) MB_MUST_
  * on OK; SINK_REJECTED with *code and data.error's name for an error object;
  * SINK_PROTOCOL for anything else. */
 int mb_http_response(const char *buf, size_t n, size_t *body_off, size_t *body_len) MB_MUST_USE;
-int mb_rpc_response(const char *body, size_t len, json_t **result, int *code, char errname[64]) MB_MUST_USE;
+int mb_rpc_response(const char *body, size_t len, json_t **result, int *code,
+                    char errname[64]) MB_MUST_USE;
 
 /* Test controls of the memory sink. */
-void mb_sink_mem_set_down(struct mb_sink *s, bool down);           /* act unreachable */
-uint64_t mb_sink_mem_committed(const struct mb_sink *s);           /* accepted envelopes */
-uint64_t mb_sink_mem_conflicts(const struct mb_sink *s);           /* conflicting ones */
+void mb_sink_mem_set_down(struct mb_sink *s, bool down); /* act unreachable */
+uint64_t mb_sink_mem_committed(const struct mb_sink *s); /* accepted envelopes */
+uint64_t mb_sink_mem_conflicts(const struct mb_sink *s); /* conflicting ones */
 
 #endif

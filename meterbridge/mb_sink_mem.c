@@ -183,8 +183,9 @@ static int mem_submit(void *ctx, const uint8_t *tx, size_t len)
     return apply(m, tx, len, false);
 }
 
-static int mem_status(void *ctx, const uint8_t hash[CHAIN_HASH_BYTES], const uint8_t pk[CHAIN_PK_BYTES],
-                      uint64_t slot, const uint8_t *payload, size_t payload_len, enum mb_tx_status *st)
+static int mem_status(void *ctx, const uint8_t hash[CHAIN_HASH_BYTES],
+                      const uint8_t pk[CHAIN_PK_BYTES], uint64_t slot, const uint8_t *payload,
+                      size_t payload_len, enum mb_tx_status *st)
 {
     struct mem *m = ctx;
     (void)pk;

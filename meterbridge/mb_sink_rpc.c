@@ -86,7 +86,8 @@ int mb_http_response(const char *buf, size_t n, size_t *body_off, size_t *body_l
     size_t off = (size_t)(sep - buf) + 4, len = n - off;
     /* Content-Length, when given, must fit what arrived; the body is exactly that long */
     for (const char *p = buf; p < sep; p++) {
-        if ((p != buf && p[-1] != '\n') || (size_t)(sep - p) < 15 || strncasecmp(p, "content-length:", 15) != 0)
+        if ((p != buf && p[-1] != '\n') || (size_t)(sep - p) < 15 ||
+            strncasecmp(p, "content-length:", 15) != 0)
             continue;
         const char *q = p + 15;
         while (q < sep && *q == ' ')
@@ -119,7 +120,8 @@ int mb_rpc_response(const char *body, size_t len, json_t **result, int *code, ch
     json_t *err = json_object_get(resp, "error");
     if (err) {
         json_t *jc = json_object_get(err, "code");
-        if (!json_is_integer(jc) || json_integer_value(jc) < INT32_MIN || json_integer_value(jc) > INT32_MAX) {
+        if (!json_is_integer(jc) || json_integer_value(jc) < INT32_MIN ||
+            json_integer_value(jc) > INT32_MAX) {
             rc = MB_ERR_SINK_PROTOCOL;
             goto done;
         }
@@ -251,8 +253,8 @@ done:
 static int call(struct rpc *c, const char *method, json_t *params, json_t **result, int *code,
                 char errname[64])
 {
-    json_t *req = json_pack("{s:s, s:I, s:s, s:o}", "jsonrpc", "2.0", "id", (json_int_t)++c->next_id,
-                            "method", method, "params", params);
+    json_t *req = json_pack("{s:s, s:I, s:s, s:o}", "jsonrpc", "2.0", "id",
+                            (json_int_t)++c->next_id, "method", method, "params", params);
     char *answer = NULL, *text = NULL;
     size_t alen = 0;
     int rc;
@@ -273,7 +275,6 @@ static int call(struct rpc *c, const char *method, json_t *params, json_t **resu
     free(answer);
     return rc;
 }
-
 
 static int unhex(const char *s, uint8_t *out, size_t cap, size_t *len)
 {
@@ -312,9 +313,9 @@ static json_t *hex_json(const uint8_t *b, size_t n)
     return j;
 }
 
-#define RPC_NOT_FOUND (-32002)
+#define RPC_NOT_FOUND    (-32002)
 #define RPC_MEMPOOL_FULL (-32004)
-#define RPC_UNAVAILABLE (-32005)
+#define RPC_UNAVAILABLE  (-32005)
 
 static int rpc_submit(void *ctx, const uint8_t *tx, size_t len)
 {
@@ -337,8 +338,8 @@ static int rpc_submit(void *ctx, const uint8_t *tx, size_t len)
 }
 
 /* With verify_proof: the reading is in the state at height h, proven. */
-static int verify_committed(struct rpc *c, uint64_t h, const uint8_t pk[CHAIN_PK_BYTES], uint64_t slot,
-                            const uint8_t *payload, size_t payload_len)
+static int verify_committed(struct rpc *c, uint64_t h, const uint8_t pk[CHAIN_PK_BYTES],
+                            uint64_t slot, const uint8_t *payload, size_t payload_len)
 {
     uint8_t key[MB_STATE_KEY_BYTES];
     mb_reading_state_key(pk, slot, key);
@@ -351,7 +352,8 @@ static int verify_committed(struct rpc *c, uint64_t h, const uint8_t pk[CHAIN_PK
     ProtobufCMessage *hm = NULL;
     if (!kx)
         return MB_ERR_NOMEM;
-    rc = call(c, "get_state", json_pack("{s:o, s:I}", "key", kx, "height", (json_int_t)h), &res, &code, name);
+    rc = call(c, "get_state", json_pack("{s:o, s:I}", "key", kx, "height", (json_int_t)h), &res,
+              &code, name);
     if (rc == MB_ERR_SINK_REJECTED)
         rc = code == RPC_NOT_FOUND ? MB_ERR_SINK_PROOF : MB_ERR_SINK_PROTOCOL;
     if (rc)
@@ -409,8 +411,9 @@ done:
     return rc;
 }
 
-static int rpc_status(void *ctx, const uint8_t hash[CHAIN_HASH_BYTES], const uint8_t pk[CHAIN_PK_BYTES],
-                      uint64_t slot, const uint8_t *payload, size_t payload_len, enum mb_tx_status *st)
+static int rpc_status(void *ctx, const uint8_t hash[CHAIN_HASH_BYTES],
+                      const uint8_t pk[CHAIN_PK_BYTES], uint64_t slot, const uint8_t *payload,
+                      size_t payload_len, enum mb_tx_status *st)
 {
     struct rpc *c = ctx;
     json_t *res = NULL, *hx = hex_json(hash, CHAIN_HASH_BYTES);
@@ -494,7 +497,8 @@ int mb_sink_rpc_open(struct mb_sink *s, const char *url, const struct mb_rpc_opt
     c->addr.sin_family = AF_INET;
     c->addr.sin_port = htons((uint16_t)port);
     if (end == colon + 1 || port == 0 || port > 65535 || (*end && *end != '/') ||
-        inet_pton(AF_INET, ip, &c->addr.sin_addr) != 1 || strlen(*end ? end : "/") >= sizeof c->path) {
+        inet_pton(AF_INET, ip, &c->addr.sin_addr) != 1 ||
+        strlen(*end ? end : "/") >= sizeof c->path) {
         free(c);
         return MB_ERR_CONFIG_BAD_VALUE;
     }

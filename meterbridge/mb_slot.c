@@ -106,8 +106,10 @@ static void count_segment(struct mb_slot_acc *acc, const struct mb_slot_params *
     uint64_t dt = s->t_ms - l->t_ms, di = 0, de = 0;
     bool wi = false, we = false;
     bool valid = !(l->has_serial && s->has_serial && l->serial != s->serial);
-    valid = valid && mb_slot_segment(p, l->import_wh, s->import_wh, p->wrap_import_wh, dt, &di, &wi);
-    valid = valid && mb_slot_segment(p, l->export_wh, s->export_wh, p->wrap_export_wh, dt, &de, &we);
+    valid =
+        valid && mb_slot_segment(p, l->import_wh, s->import_wh, p->wrap_import_wh, dt, &di, &wi);
+    valid =
+        valid && mb_slot_segment(p, l->export_wh, s->export_wh, p->wrap_export_wh, dt, &de, &we);
     if (!valid) {
         acc->flags |= MB_FLAG_REPLACED;
         return;

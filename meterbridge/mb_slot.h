@@ -49,8 +49,8 @@ struct mb_slot_params {
     uint64_t max_power_w;    /* plausibility bound of a segment */
     uint64_t wrap_import_wh; /* where the import register wraps (0: never) */
     uint64_t wrap_export_wh;
-    uint64_t quantum_wh;     /* one register step in Wh (slack of the bound) */
-    bool float_registers;    /* float32 registers: slack grows with the value (2^-22 of it) */
+    uint64_t quantum_wh;  /* one register step in Wh (slack of the bound) */
+    bool float_registers; /* float32 registers: slack grows with the value (2^-22 of it) */
 };
 
 struct mb_sample {
@@ -71,9 +71,9 @@ struct mb_reading {
 /* Plain data (checkpointed as bytes by gridmeter): init with mb_slot_init. */
 struct mb_slot_acc {
     bool have_last;
-    bool open;               /* a slot is open: `slot` below */
+    bool open; /* a slot is open: `slot` below */
     bool have_pending_fail;
-    struct mb_sample last;   /* the last good sample; it lies in `slot` when open */
+    struct mb_sample last; /* the last good sample; it lies in `slot` when open */
     uint64_t slot;
     uint64_t import_wh, export_wh;
     uint32_t flags;

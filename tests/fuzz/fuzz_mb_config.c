@@ -24,13 +24,13 @@
 #include "mb_reading.h"
 #include "mb_sink.h"
 
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "fuzz_mb_config: property failed: %s (%s:%d)\n", #cond, __FILE__,  \
-                    __LINE__);                                                                 \
-            abort();                                                                           \
-        }                                                                                      \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_mb_config: property failed: %s (%s:%d)\n", #cond, __FILE__,      \
+                    __LINE__);                                                                     \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 static int count_lines(const uint8_t *d, size_t n)

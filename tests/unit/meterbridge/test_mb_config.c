@@ -26,12 +26,13 @@ static void test_a_full_config_parses_with_comments_and_crlf(void **st)
     (void)st;
     struct mb_config c;
     int line;
-    const char *t = "# gridmeter\r\nchain_id = dev-1\r\nkey_file=/k  # inline comment\n"
-                    "queue_dir = /q\ntransport = rtu\ndevice = /dev/ttyS1\nbaud = 19200\nparity = E\n"
-                    "poll_interval_ms = 0x3e8\nslot_len_s = 300\nverify_proof = yes\n"
-                    "register import addr=72 fn=4 type=float32 scale=1000\n"
-                    "register export addr=0x4A fn=4 type=float32 order=big scale=1000\n"
-                    "\n   \n";
+    const char *t =
+        "# gridmeter\r\nchain_id = dev-1\r\nkey_file=/k  # inline comment\n"
+        "queue_dir = /q\ntransport = rtu\ndevice = /dev/ttyS1\nbaud = 19200\nparity = E\n"
+        "poll_interval_ms = 0x3e8\nslot_len_s = 300\nverify_proof = yes\n"
+        "register import addr=72 fn=4 type=float32 scale=1000\n"
+        "register export addr=0x4A fn=4 type=float32 order=big scale=1000\n"
+        "\n   \n";
     assert_int_equal(parse(&c, t, &line), MB_ERR_OK);
     assert_string_equal(c.chain_id, "dev-1");
     assert_string_equal(c.key_file, "/k");
@@ -116,7 +117,8 @@ static void test_a_map_file_accepts_only_model_and_registers(void **st)
     struct mb_map m;
     int line;
     memset(&m, 0, sizeof m);
-    assert_int_equal(mb_map_parse(&m, "model = X\nport = 502\n", 22, &line), MB_ERR_CONFIG_UNKNOWN_KEY);
+    assert_int_equal(mb_map_parse(&m, "model = X\nport = 502\n", 22, &line),
+                     MB_ERR_CONFIG_UNKNOWN_KEY);
     assert_int_equal(line, 2);
 }
 
@@ -244,8 +246,10 @@ static void test_decimal_and_fraction_scales_reduce_to_the_same_rational(void **
     (void)st;
     struct mb_config a, b;
     int line;
-    assert_int_equal(parse(&a, "register import addr=1 fn=3 type=u32 scale=0.25\n", &line), MB_ERR_OK);
-    assert_int_equal(parse(&b, "register import addr=1 fn=3 type=u32 scale=2/8\n", &line), MB_ERR_OK);
+    assert_int_equal(parse(&a, "register import addr=1 fn=3 type=u32 scale=0.25\n", &line),
+                     MB_ERR_OK);
+    assert_int_equal(parse(&b, "register import addr=1 fn=3 type=u32 scale=2/8\n", &line),
+                     MB_ERR_OK);
     assert_int_equal(a.map.import.scale_num, 1);
     assert_int_equal(a.map.import.scale_den, 4);
     assert_int_equal(b.map.import.scale_num, 1);

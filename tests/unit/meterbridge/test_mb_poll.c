@@ -115,7 +115,8 @@ static void test_good_polls_read_the_sdm630_layout(void **st)
     int pat[5];
     struct mb_sample s;
     assert_int_equal(poll_n(p, 5, pat, &s), 5);
-    assert_true(s.import_wh >= 1000000 && s.import_wh < 10000000); /* the sim starts at 1000 kWh + seed */
+    assert_true(s.import_wh >= 1000000 &&
+                s.import_wh < 10000000); /* the sim starts at 1000 kWh + seed */
     assert_true(s.has_serial);
     assert_int_equal(s.serial, 630001);
     mb_poll_close(p);
@@ -190,7 +191,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_polls_read_the_sdm630_layout),
         cmocka_unit_test_teardown(test_an_exception_response_fails_that_poll_only, teardown),
-        cmocka_unit_test_teardown(test_an_unanswered_request_times_out_and_the_next_poll_reconnects, teardown),
+        cmocka_unit_test_teardown(test_an_unanswered_request_times_out_and_the_next_poll_reconnects,
+                                  teardown),
         cmocka_unit_test_teardown(test_a_garbage_frame_fails_that_poll_only, teardown),
         cmocka_unit_test_teardown(test_no_meter_listening_is_a_connect_error, teardown),
     };

@@ -134,8 +134,7 @@ static void test_the_map_size_limit_is_a_clear_queue_full(void **st)
     assert_int_equal(mb_queue_open(&q, dir, 65536, 1000000, pk), MB_ERR_OK);
     int rc = MB_ERR_OK;
     uint64_t s = 0;
-    while (rc == MB_ERR_OK && s < 100000)
-    {
+    while (rc == MB_ERR_OK && s < 100000) {
         rc = put_reading(q, s, s);
         s++;
     }
@@ -209,17 +208,20 @@ static void test_the_test_sink_enforces_nonces_and_records_a_second_reading_for_
     uint8_t payload[MB_PAYLOAD_MAX_BYTES], *tx[4];
     size_t plen[4], tlen[4];
     uint8_t pl[4][MB_PAYLOAD_MAX_BYTES];
-    struct mb_reading r[4] = {{1, 5, 0, 5, 0, 0, 900}, {2, 6, 0, 11, 0, 0, 900}, {2, 7, 0, 12, 0, 0, 900},
+    struct mb_reading r[4] = {{1, 5, 0, 5, 0, 0, 900},
+                              {2, 6, 0, 11, 0, 0, 900},
+                              {2, 7, 0, 12, 0, 0, 900},
                               {3, 1, 0, 13, 0, 0, 900}};
     uint64_t nonces[4] = {0, 1, 2, 5};
     for (int i = 0; i < 4; i++) {
         assert_int_equal(mb_reading_encode(&r[i], pk, pl[i], &plen[i]), MB_ERR_OK);
-        assert_int_equal(mb_reading_tx("test", nonces[i], pl[i], plen[i], pk, sk, &tx[i], &tlen[i]), MB_ERR_OK);
+        assert_int_equal(mb_reading_tx("test", nonces[i], pl[i], plen[i], pk, sk, &tx[i], &tlen[i]),
+                         MB_ERR_OK);
     }
     (void)payload;
     assert_int_equal(s.submit(s.ctx, tx[1], tlen[1]), MB_ERR_SINK_REJECTED); /* nonce gap */
     assert_int_equal(s.submit(s.ctx, tx[0], tlen[0]), MB_ERR_OK);
-    assert_int_equal(s.submit(s.ctx, tx[0], tlen[0]), MB_ERR_OK);            /* same bytes: no-op */
+    assert_int_equal(s.submit(s.ctx, tx[0], tlen[0]), MB_ERR_OK); /* same bytes: no-op */
     assert_int_equal(s.submit(s.ctx, tx[1], tlen[1]), MB_ERR_OK);
     assert_int_equal(s.submit(s.ctx, tx[2], tlen[2]), MB_ERR_SINK_REJECTED); /* slot 2 again */
     assert_int_equal(mb_sink_mem_conflicts(&s), 1);
@@ -262,7 +264,8 @@ int main(void)
         cmocka_unit_test(test_a_queue_of_another_meter_key_is_refused),
         cmocka_unit_test(test_entries_come_back_in_slot_order_with_their_schedule),
         cmocka_unit_test(test_backoff_doubles_and_is_capped),
-        cmocka_unit_test(test_the_test_sink_enforces_nonces_and_records_a_second_reading_for_a_slot),
+        cmocka_unit_test(
+            test_the_test_sink_enforces_nonces_and_records_a_second_reading_for_a_slot),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -101,7 +101,8 @@ static void make(struct signed_reading *s, uint64_t slot, uint64_t nonce)
     struct mb_reading r = {slot, 100 + slot, 3, 5000 + slot, 7, 0, 900};
     s->slot = slot;
     assert_int_equal(mb_reading_encode(&r, pk, s->payload, &s->plen), MB_ERR_OK);
-    assert_int_equal(mb_reading_tx("test", nonce, s->payload, s->plen, pk, sk, &s->tx, &s->tlen), MB_ERR_OK);
+    assert_int_equal(mb_reading_tx("test", nonce, s->payload, s->plen, pk, sk, &s->tx, &s->tlen),
+                     MB_ERR_OK);
     chain_hash(s->hash, CHAIN_TAG_TX, s->tx, s->tlen);
 }
 
@@ -142,7 +143,8 @@ static void test_a_committed_reading_is_proven_against_the_header_state_root(voi
     /* older readings are still proven at their own heights */
     assert_int_equal(status(&n, &r[0], &s), MB_ERR_OK);
     assert_int_equal(s, MB_TX_COMMITTED);
-    assert_int_equal(n.sink.submit(n.sink.ctx, r[2].tx, r[2].tlen), MB_ERR_OK); /* duplicate: fine */
+    assert_int_equal(n.sink.submit(n.sink.ctx, r[2].tx, r[2].tlen),
+                     MB_ERR_OK); /* duplicate: fine */
     assert_int_equal(n.sink.nonce(n.sink.ctx, pk, &nonce), MB_ERR_OK);
     assert_int_equal(nonce, 5);
     struct signed_reading stale;
@@ -274,8 +276,9 @@ static void test_nobody_listening_is_unreachable_and_a_bad_url_is_refused(void *
     uint64_t nonce;
     assert_int_equal(s.nonce(s.ctx, pk, &nonce), MB_ERR_SINK_UNREACHABLE);
     s.close(s.ctx);
-    const char *bad[] = {"https://127.0.0.1:1", "http://127.0.0.1", "http://127.0.0.1:0", "http://127.0.0.1:99999",
-                         "http://example.org:80", "http://:80", "http://127.0.0.1:80x"};
+    const char *bad[] = {"https://127.0.0.1:1",    "http://127.0.0.1",      "http://127.0.0.1:0",
+                         "http://127.0.0.1:99999", "http://example.org:80", "http://:80",
+                         "http://127.0.0.1:80x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(mb_sink_rpc_open(&s, bad[i], &o), MB_ERR_CONFIG_BAD_VALUE);
 }
@@ -283,15 +286,18 @@ static void test_nobody_listening_is_unreachable_and_a_bad_url_is_refused(void *
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_a_committed_reading_is_proven_against_the_header_state_root, teardown),
+        cmocka_unit_test_teardown(test_a_committed_reading_is_proven_against_the_header_state_root,
+                                  teardown),
         cmocka_unit_test_teardown(test_a_proof_that_does_not_verify_is_never_committed, teardown),
         cmocka_unit_test_teardown(test_a_proven_value_other_than_ours_is_never_committed, teardown),
-        cmocka_unit_test_teardown(test_a_reading_on_chain_but_not_in_the_state_is_never_committed, teardown),
+        cmocka_unit_test_teardown(test_a_reading_on_chain_but_not_in_the_state_is_never_committed,
+                                  teardown),
         cmocka_unit_test_teardown(test_without_verify_proof_a_height_is_enough, teardown),
         cmocka_unit_test(test_http_500_is_unreachable_and_pending_is_pending),
         cmocka_unit_test_teardown(test_a_non_json_answer_is_a_protocol_error, teardown),
         cmocka_unit_test_teardown(test_a_slow_node_times_out_within_the_deadline, teardown),
-        cmocka_unit_test_teardown(test_nobody_listening_is_unreachable_and_a_bad_url_is_refused, teardown),
+        cmocka_unit_test_teardown(test_nobody_listening_is_unreachable_and_a_bad_url_is_refused,
+                                  teardown),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

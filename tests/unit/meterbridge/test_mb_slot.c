@@ -66,8 +66,8 @@ static int nseg1(const struct mb_slot_params *p, uint64_t a, uint64_t b, uint64_
         *wrapped = 1;
     } else
         return 0;
-    uint64_t bound = (uint64_t)(((unsigned __int128)p->max_power_w * dt) / 3600000u) + p->quantum_wh +
-                     (p->float_registers ? a / 4194304u : 0);
+    uint64_t bound = (uint64_t)(((unsigned __int128)p->max_power_w * dt) / 3600000u) +
+                     p->quantum_wh + (p->float_registers ? a / 4194304u : 0);
     if (*d > bound) {
         *wrapped = 0;
         return 0;
@@ -75,12 +75,14 @@ static int nseg1(const struct mb_slot_params *p, uint64_t a, uint64_t b, uint64_
     return 1;
 }
 
-static size_t run_naive(const struct mb_slot_params *p, const struct ev *evs, size_t n, struct mb_reading *out)
+static size_t run_naive(const struct mb_slot_params *p, const struct ev *evs, size_t n,
+                        struct mb_reading *out)
 {
     static struct mb_sample g[MAXR * 8];
     size_t ng = 0, m = 0;
-    uint64_t tol = p->tolerance_ms < (uint64_t)p->slot_len_s * 1000 ? p->tolerance_ms
-                                                                     : (uint64_t)p->slot_len_s * 1000 - 1;
+    uint64_t tol = p->tolerance_ms < (uint64_t)p->slot_len_s * 1000
+                       ? p->tolerance_ms
+                       : (uint64_t)p->slot_len_s * 1000 - 1;
     for (size_t i = 0; i < n; i++)
         if (evs[i].kind == EV_SAMPLE)
             g[ng++] = evs[i].s;
@@ -114,8 +116,10 @@ static size_t run_naive(const struct mb_slot_params *p, const struct ev *evs, si
             uint64_t di, de;
             int wi, we;
             int ok = !(a->has_serial && b->has_serial && a->serial != b->serial);
-            ok = ok && nseg1(p, a->import_wh, b->import_wh, p->wrap_import_wh, b->t_ms - a->t_ms, &di, &wi);
-            ok = ok && nseg1(p, a->export_wh, b->export_wh, p->wrap_export_wh, b->t_ms - a->t_ms, &de, &we);
+            ok = ok && nseg1(p, a->import_wh, b->import_wh, p->wrap_import_wh, b->t_ms - a->t_ms,
+                             &di, &wi);
+            ok = ok && nseg1(p, a->export_wh, b->export_wh, p->wrap_export_wh, b->t_ms - a->t_ms,
+                             &de, &we);
             if (!ok) {
                 r.flags |= MB_FLAG_REPLACED;
                 continue;
@@ -129,7 +133,8 @@ static size_t run_naive(const struct mb_slot_params *p, const struct ev *evs, si
         r.cum_import_wh = endp->import_wh;
         r.cum_export_wh = endp->export_wh;
         for (size_t e = 0; e < n; e++)
-            if (evs[e].kind == EV_FAIL && evs[e].s.t_ms >= p->epoch_ms && nslot(p, evs[e].s.t_ms) == x)
+            if (evs[e].kind == EV_FAIL && evs[e].s.t_ms >= p->epoch_ms &&
+                nslot(p, evs[e].s.t_ms) == x)
                 r.flags |= MB_FLAG_POLL_FAILED;
         out[m++] = r;
         i = j1 + 1;
@@ -137,20 +142,22 @@ static size_t run_naive(const struct mb_slot_params *p, const struct ev *evs, si
     return m;
 }
 
-static void assert_same(const struct mb_reading *a, size_t na, const struct mb_reading *b, size_t nb,
-                        uint64_t seed)
+static void assert_same(const struct mb_reading *a, size_t na, const struct mb_reading *b,
+                        size_t nb, uint64_t seed)
 {
     if (na != nb)
-        fail_msg("seed %llu: stream made %zu readings, naive %zu", (unsigned long long)seed, na, nb);
+        fail_msg("seed %llu: stream made %zu readings, naive %zu", (unsigned long long)seed, na,
+                 nb);
     for (size_t i = 0; i < na; i++) {
         if (memcmp(&a[i], &b[i], sizeof a[i]) != 0)
-            fail_msg("seed %llu reading %zu slot %llu/%llu: import %llu/%llu export %llu/%llu cum %llu/%llu "
+            fail_msg("seed %llu reading %zu slot %llu/%llu: import %llu/%llu export %llu/%llu cum "
+                     "%llu/%llu "
                      "flags %u/%u",
-                     (unsigned long long)seed, i, (unsigned long long)a[i].slot, (unsigned long long)b[i].slot,
-                     (unsigned long long)a[i].import_wh, (unsigned long long)b[i].import_wh,
-                     (unsigned long long)a[i].export_wh, (unsigned long long)b[i].export_wh,
-                     (unsigned long long)a[i].cum_import_wh, (unsigned long long)b[i].cum_import_wh,
-                     a[i].flags, b[i].flags);
+                     (unsigned long long)seed, i, (unsigned long long)a[i].slot,
+                     (unsigned long long)b[i].slot, (unsigned long long)a[i].import_wh,
+                     (unsigned long long)b[i].import_wh, (unsigned long long)a[i].export_wh,
+                     (unsigned long long)b[i].export_wh, (unsigned long long)a[i].cum_import_wh,
+                     (unsigned long long)b[i].cum_import_wh, a[i].flags, b[i].flags);
     }
 }
 
@@ -166,8 +173,7 @@ static struct mb_slot_params params60(void)
     p.quantum_wh = 1;
     return p;
 }
-static struct ev S(uint64_t t, uint64_t imp, uint64_t exp)
-{
+static struct ev S(uint64_t t, uint64_t imp, uint64_t exp) {
     struct ev e;
     memset(&e, 0, sizeof e);
     e.kind = EV_SAMPLE;
@@ -175,15 +181,11 @@ static struct ev S(uint64_t t, uint64_t imp, uint64_t exp)
     e.s.import_wh = imp;
     e.s.export_wh = exp;
     return e;
-}
-static struct ev F(uint64_t t)
-{
+} static struct ev F(uint64_t t) {
     struct ev e = S(t, 0, 0);
     e.kind = EV_FAIL;
     return e;
-}
-static struct ev T(uint64_t t)
-{
+} static struct ev T(uint64_t t) {
     struct ev e = S(t, 0, 0);
     e.kind = EV_TICK;
     return e;
@@ -191,7 +193,8 @@ static struct ev T(uint64_t t)
 #define E0 1000000u /* epoch */
 #define SL 60000u   /* slot length */
 
-static void test_slots_add_up_to_the_register_difference_when_polls_are_clean(void **st)
+static void
+test_slots_add_up_to_the_register_difference_when_polls_are_clean(void **st)
 {
     (void)st;
     struct mb_slot_params p = params60();
@@ -209,7 +212,7 @@ static void test_slots_add_up_to_the_register_difference_when_polls_are_clean(vo
     uint64_t sum_i = 0, sum_e = 0;
     for (size_t i = 0; i < m; i++) {
         assert_int_equal(r[i].slot, i);
-        assert_int_equal(r[i].import_wh, 180); /* 60 segments of 3 Wh */
+        assert_int_equal(r[i].import_wh, 180);                  /* 60 segments of 3 Wh */
         assert_int_equal(r[i].flags, i == 0 ? MB_FLAG_GAP : 0); /* slot 0: no sample before it */
         sum_i += r[i].import_wh;
         sum_e += r[i].export_wh;
@@ -223,7 +226,8 @@ static void test_counter_wrap_is_counted_exactly_and_flagged(void **st)
     (void)st;
     struct mb_slot_params p = params60();
     p.wrap_import_wh = 65536;
-    struct ev evs[] = {S(E0, 65530, 0), S(E0 + 1000, 65534, 0), S(E0 + 2000, 2, 0), S(E0 + SL, 10, 0)};
+    struct ev evs[] = {S(E0, 65530, 0), S(E0 + 1000, 65534, 0), S(E0 + 2000, 2, 0),
+                       S(E0 + SL, 10, 0)};
     struct mb_reading r[4];
     assert_int_equal(run_stream(&p, evs, 4, r), 1);
     assert_int_equal(r[0].import_wh, 4 + 4 + 8);
@@ -237,7 +241,8 @@ static void test_a_wrap_too_large_for_the_time_is_a_replacement_not_energy(void 
     struct mb_slot_params p = params60();
     p.wrap_import_wh = 65536;
     /* 65530 -> 30000 in one second would be 35,536 Wh: far above 10 Wh/s */
-    struct ev evs[] = {S(E0, 65530, 0), S(E0 + 1000, 30000, 0), S(E0 + 2000, 30005, 0), S(E0 + SL, 30010, 0)};
+    struct ev evs[] = {S(E0, 65530, 0), S(E0 + 1000, 30000, 0), S(E0 + 2000, 30005, 0),
+                       S(E0 + SL, 30010, 0)};
     struct mb_reading r[4];
     assert_int_equal(run_stream(&p, evs, 4, r), 1);
     assert_int_equal(r[0].import_wh, 10);
@@ -248,8 +253,8 @@ static void test_meter_replaced_by_serial_change_is_flagged_and_that_segment_not
 {
     (void)st;
     struct mb_slot_params p = params60();
-    struct ev evs[] = {S(E0, 900, 0), S(E0 + 1000, 905, 0), S(E0 + 2000, 906, 0), S(E0 + 3000, 910, 0),
-                       S(E0 + SL, 911, 0)};
+    struct ev evs[] = {S(E0, 900, 0), S(E0 + 1000, 905, 0), S(E0 + 2000, 906, 0),
+                       S(E0 + 3000, 910, 0), S(E0 + SL, 911, 0)};
     for (int i = 0; i < 5; i++) {
         evs[i].s.has_serial = true;
         evs[i].s.serial = i < 2 ? 7 : 8; /* new meter from the third sample on */
@@ -264,8 +269,8 @@ static void test_register_going_back_by_a_lot_is_replaced_never_negative_energy(
 {
     (void)st;
     struct mb_slot_params p = params60(); /* no wrap */
-    struct ev evs[] = {S(E0 + SL - 2000, 100000, 0), S(E0 + SL, 100010, 0), S(E0 + SL + 1000, 12, 0),
-                       S(E0 + SL + 2000, 20, 0), S(E0 + 2 * SL, 25, 0)};
+    struct ev evs[] = {S(E0 + SL - 2000, 100000, 0), S(E0 + SL, 100010, 0),
+                       S(E0 + SL + 1000, 12, 0), S(E0 + SL + 2000, 20, 0), S(E0 + 2 * SL, 25, 0)};
     struct mb_reading r[4];
     assert_int_equal(run_stream(&p, evs, 5, r), 2);
     assert_int_equal(r[1].slot, 1);
@@ -277,7 +282,8 @@ static void test_failed_polls_flag_the_slot_but_cumulative_energy_is_complete(vo
 {
     (void)st;
     struct mb_slot_params p = params60();
-    struct ev evs[] = {S(E0 + SL - 1000, 0, 0), S(E0 + SL, 10, 0), F(E0 + SL + 1000), F(E0 + SL + 2000),
+    struct ev evs[] = {S(E0 + SL - 1000, 0, 0),    S(E0 + SL, 10, 0),
+                       F(E0 + SL + 1000),          F(E0 + SL + 2000),
                        S(E0 + SL + 30000, 200, 0), S(E0 + 2 * SL + 10, 300, 0)};
     struct mb_reading r[4];
     assert_int_equal(run_stream(&p, evs, 6, r), 2);
@@ -289,8 +295,9 @@ static void test_outage_across_a_boundary_flags_gap_on_both_sides_and_invents_no
 {
     (void)st;
     struct mb_slot_params p = params60();
-    struct ev evs[] = {S(E0 + SL - 1000, 0, 0), S(E0 + SL, 10, 0), S(E0 + SL + 20000, 50, 0),
-                       F(E0 + 2 * SL), F(E0 + 2 * SL + 6000), /* past the 5 s tolerance: slot 1 closes */
+    struct ev evs[] = {S(E0 + SL - 1000, 0, 0),       S(E0 + SL, 10, 0),
+                       S(E0 + SL + 20000, 50, 0),     F(E0 + 2 * SL),
+                       F(E0 + 2 * SL + 6000), /* past the 5 s tolerance: slot 1 closes */
                        S(E0 + 2 * SL + 9000, 120, 0), S(E0 + 3 * SL, 130, 0)};
     struct mb_reading r[4];
     assert_int_equal(run_stream(&p, evs, 7, r), 3);
@@ -307,7 +314,7 @@ static void test_a_slot_without_a_good_sample_has_no_reading(void **st)
 {
     (void)st;
     struct mb_slot_params p = params60();
-    struct ev evs[] = {S(E0 + 1000, 0, 0), S(E0 + SL + 1000, 10, 0), F(E0 + 2 * SL + 1000),
+    struct ev evs[] = {S(E0 + 1000, 0, 0),    S(E0 + SL + 1000, 10, 0),     F(E0 + 2 * SL + 1000),
                        F(E0 + 3 * SL + 1000), S(E0 + 4 * SL + 1000, 90, 0), T(E0 + 9 * SL)};
     struct mb_reading r[8];
     size_t m = run_stream(&p, evs, 6, r);
@@ -368,7 +375,8 @@ static void test_segment_rule_matches_hand_computed_bounds(void **st)
     assert_true(mb_slot_segment(&p, 65535, 3, 65536, 1000, &d, &w));
     assert_int_equal(d, 4);
     assert_true(w);
-    assert_false(mb_slot_segment(&p, 70000, 3, 65536, 1000, &d, &w)); /* above the wrap: not a counter */
+    assert_false(
+        mb_slot_segment(&p, 70000, 3, 65536, 1000, &d, &w)); /* above the wrap: not a counter */
 }
 
 /* ---- random scenarios ---- */
@@ -380,7 +388,7 @@ static size_t gen(struct tu_rng *g, struct mb_slot_params *p, struct ev *evs, si
     p->tolerance_ms = (uint32_t)tu_below(g, p->slot_len_s * 1000u);
     if (tu_below(g, 5) == 0)
         p->tolerance_ms = p->slot_len_s * 1000u + 5; /* clamped by the rule */
-    p->max_power_w = 3600 * (1 + tu_below(g, 20)); /* 1..20 Wh per second */
+    p->max_power_w = 3600 * (1 + tu_below(g, 20));   /* 1..20 Wh per second */
     p->quantum_wh = 1 + tu_below(g, 3);
     p->float_registers = tu_below(g, 4) == 0;
     bool wrap = tu_below(g, 2);
@@ -413,9 +421,9 @@ static size_t gen(struct tu_rng *g, struct mb_slot_params *p, struct ev *evs, si
             uint64_t di = tu_below(g, maxd + 1), de = tu_below(g, maxd / 2 + 1);
             unsigned odd = (unsigned)tu_below(g, 400);
             if (odd == 0)
-                serial++;                       /* replaced, same counters */
+                serial++; /* replaced, same counters */
             else if (odd == 1)
-                imp = tu_below(g, 100);          /* replaced: counter reset */
+                imp = tu_below(g, 100); /* replaced: counter reset */
             else if (odd == 2)
                 di = maxd + 1 + tu_below(g, 1000000); /* implausible jump */
             imp += di;
@@ -472,9 +480,9 @@ static void test_stream_matches_the_naive_reference_on_random_scenarios(void **s
     }
     /* the generator must reach every rule, or the comparison proves little */
     assert_true(wraps > 0 && replaced > 0 && gaps > 0 && flagged < readings);
-    print_message("%llu seeds, %llu readings: %llu gap, %llu replaced, %llu wrap\n", (unsigned long long)seeds,
-                  (unsigned long long)readings, (unsigned long long)gaps, (unsigned long long)replaced,
-                  (unsigned long long)wraps);
+    print_message("%llu seeds, %llu readings: %llu gap, %llu replaced, %llu wrap\n",
+                  (unsigned long long)seeds, (unsigned long long)readings, (unsigned long long)gaps,
+                  (unsigned long long)replaced, (unsigned long long)wraps);
 }
 
 int main(void)
@@ -483,12 +491,14 @@ int main(void)
         cmocka_unit_test(test_slots_add_up_to_the_register_difference_when_polls_are_clean),
         cmocka_unit_test(test_counter_wrap_is_counted_exactly_and_flagged),
         cmocka_unit_test(test_a_wrap_too_large_for_the_time_is_a_replacement_not_energy),
-        cmocka_unit_test(test_meter_replaced_by_serial_change_is_flagged_and_that_segment_not_counted),
+        cmocka_unit_test(
+            test_meter_replaced_by_serial_change_is_flagged_and_that_segment_not_counted),
         cmocka_unit_test(test_register_going_back_by_a_lot_is_replaced_never_negative_energy),
         cmocka_unit_test(test_failed_polls_flag_the_slot_but_cumulative_energy_is_complete),
         cmocka_unit_test(test_outage_across_a_boundary_flags_gap_on_both_sides_and_invents_nothing),
         cmocka_unit_test(test_a_slot_without_a_good_sample_has_no_reading),
-        cmocka_unit_test(test_a_boundary_sample_within_tolerance_closes_the_slot_and_opens_the_next),
+        cmocka_unit_test(
+            test_a_boundary_sample_within_tolerance_closes_the_slot_and_opens_the_next),
         cmocka_unit_test(test_a_sample_older_than_the_last_is_refused_and_changes_nothing),
         cmocka_unit_test(test_segment_rule_matches_hand_computed_bounds),
         cmocka_unit_test(test_stream_matches_the_naive_reference_on_random_scenarios),
