@@ -13,6 +13,7 @@
 #include "chain_ledger.h"
 #include "chain_scan.h"
 #include "mkt_clear.h"
+#include "mkt_settle.h"
 #include "mkt_state.h"
 
 /* A participant index nobody has: an allowed counterparty that is no
@@ -584,7 +585,11 @@ int mkt_book_clear(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t mark
     if ((rc = chain_state_del(ctx, qk, sizeof qk)))
         goto out;
     meta.cleared = true;
-    rc = mkt_book_meta_store(ctx, commodity, market, slot, &meta);
+    if ((rc = mkt_book_meta_store(ctx, commodity, market, slot, &meta)))
+        goto out;
+    /* Electricity that traded is settled against the meters (mkt_settle.c). */
+    if (commodity == MKT_ELECTRICITY && n > 0)
+        rc = mkt_settle_enqueue(ctx, &p.p, slot);
 out:
     if (have_outcome)
         outcome_deinit(&r);

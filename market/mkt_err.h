@@ -42,7 +42,13 @@
     X(UNKNOWN_COUNTERPARTY, -237, "a partner preference names an unregistered participant")    \
     X(METER_BOUND, -238, "meter key is already bound to another participant")                  \
     X(DAY_AHEAD_NOT_CLEARED, -239, "the intraday book clears only after its day-ahead book")   \
-    X(UNKNOWN_ACCOUNT, -240, "account does not exist")
+    X(UNKNOWN_ACCOUNT, -240, "account does not exist")                                         \
+    X(METER_NOT_BOUND, -241, "signer is not a meter key bound to a market participant")        \
+    X(READING_WRONG_METER, -242, "the reading names another meter than its signer")            \
+    X(READING_SLOT_LENGTH, -243, "the reading's slot length differs from the market's")        \
+    X(READING_IN_FUTURE, -244, "the reading's slot has not ended yet")                          \
+    X(READING_WINDOW_CLOSED, -245, "the metering window of this slot has closed (or it settled)") \
+    X(READING_CONFLICTS, -246, "another reading of this meter and slot exists (kept as evidence)")
 
 enum mkt_err {
 #define MKT_ERR_ENUM_(name, code, msg) MKT_ERR_##name = (code),

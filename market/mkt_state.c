@@ -107,6 +107,13 @@ void mkt_params_default(struct mkt_tx_params *p)
     p->nbus = 1;
     p->price_min = 0;
     p->price_max = (uint64_t)MKT_MAX_PRICE;
+    p->metering_window_ms = MKT_METERING_WINDOW_MS_DEFAULT;
+    p->meter_epoch_ms = 0;
+    p->imbalance_markup_ppm = MKT_IMBALANCE_MARKUP_PPM_DEFAULT;
+    p->missing_penalty_micro = MKT_MISSING_PENALTY_DEFAULT;
+    p->strike_limit = MKT_STRIKE_LIMIT_DEFAULT;
+    p->mu_min_ppm = MKT_MU_MIN_PPM_DEFAULT;
+    p->mu_max_ppm = MKT_MU_MAX_PPM_DEFAULT;
 }
 
 uint64_t mkt_gate_ms(const struct mkt_tx_params *p, uint32_t market, uint64_t slot_start_ms)
@@ -148,6 +155,24 @@ int mkt_params_load(struct chain_exec_ctx *ctx, struct mkt_params *out)
     out->p.price_max = s->price_max;
     out->p.seller_margin_micro_per_kwh = s->seller_margin;
     out->p.grid_bus = s->grid_bus;
+    /* Settlement fields: 0 (never encoded) keeps the default. */
+    if (s->metering_window_ms)
+        out->p.metering_window_ms = s->metering_window_ms;
+    out->p.meter_epoch_ms = s->meter_epoch_ms;
+    if (s->imbalance_markup_ppm)
+        out->p.imbalance_markup_ppm = s->imbalance_markup_ppm;
+    if (s->missing_penalty)
+        out->p.missing_penalty_micro = s->missing_penalty;
+    if (s->strike_limit)
+        out->p.strike_limit = s->strike_limit;
+    if (s->mu_min_ppm)
+        out->p.mu_min_ppm = s->mu_min_ppm;
+    if (s->mu_max_ppm)
+        out->p.mu_max_ppm = s->mu_max_ppm;
+    if (out->p.mu_min_ppm > out->p.mu_max_ppm || out->p.meter_epoch_ms % MKT_SLOT_MS_DEFAULT) {
+        gl__mkt_params__free_unpacked(s, NULL);
+        return CHAIN_ERR_STORE;
+    }
     if (s->n_fee_matrix) {
         memcpy(out->matrix, s->fee_matrix, s->n_fee_matrix * sizeof *out->matrix);
         out->p.fee_matrix = out->matrix;

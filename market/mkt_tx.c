@@ -13,6 +13,8 @@
 
 #include "chain_ledger.h"
 #include "mkt_clear.h"
+#include "mkt_meter.h"
+#include "mkt_settle.h"
 #include "mkt_state.h"
 
 /* ---- decoders ---- */
@@ -109,6 +111,15 @@ static int decode_set_params(const uint8_t *p, size_t n, void **out)
              t->price_max > (uint64_t)MKT_MAX_PRICE || t->price_min > t->price_max ||
              t->price_max == 0)
         rc = CHAIN_ERR_DECODE_BAD_VALUE;
+    else if (t->metering_window_ms > MKT_METERING_WINDOW_MS_MAX ||
+             t->meter_epoch_ms > MKT_METER_EPOCH_MS_MAX ||
+             t->meter_epoch_ms % MKT_SLOT_MS_DEFAULT != 0 ||
+             t->imbalance_markup_ppm > MKT_IMBALANCE_MARKUP_PPM_MAX ||
+             t->missing_penalty > MKT_MISSING_PENALTY_MAX || t->strike_limit > MKT_STRIKE_LIMIT_MAX ||
+             t->mu_min_ppm > MKT_MU_PPM_MAX || t->mu_max_ppm > MKT_MU_PPM_MAX ||
+             (t->mu_min_ppm ? t->mu_min_ppm : MKT_MU_MIN_PPM_DEFAULT) >
+                 (t->mu_max_ppm ? t->mu_max_ppm : MKT_MU_MAX_PPM_DEFAULT))
+        rc = CHAIN_ERR_DECODE_BAD_VALUE; /* settlement: 0 means the default */
     for (size_t i = 0; !rc && i < t->n_fee_matrix; i++)
         if (t->fee_matrix[i] > MKT_PARAMS_MAX_FEE_FACTOR ||
             (__int128)t->fee_matrix[i] * t->fee_rate > MKT_MAX_PRICE)
@@ -304,6 +315,7 @@ static int apply_register(struct chain_exec_ctx *ctx, const struct chain_tx *tx,
     mp.bus = t->bus;
     mp.renewable = t->renewable;
     mp.deposit = t->deposit;
+    mp.nmeters = (uint32_t)t->n_meter_keys;
     return mkt_participant_store(ctx, t->account.data, &mp);
 }
 
@@ -320,6 +332,8 @@ static int apply_set_status(struct chain_exec_ctx *ctx, const struct chain_tx *t
     if (rc)
         return rc;
     p->suspended = t->suspended;
+    if (!t->suspended)
+        p->strikes = 0; /* reinstated: missing-reading strikes start again */
     rc = mkt_participant_store(ctx, t->account.data, p);
     gl__mkt_participant__free_unpacked(p, NULL);
     return rc;
@@ -538,7 +552,11 @@ int mkt_register(struct chain_registry *reg)
         if (rc)
             return rc;
     }
-    return chain_registry_add_hook(reg, mkt_end_block, NULL);
+    int rc = chain_registry_add(reg, GL__METER_TX_TYPE__TX_METER_READING, &mkt_meter_handler);
+    if (rc || (rc = chain_registry_add_hook(reg, mkt_end_block, NULL)))
+        return rc;
+    /* After clearing: a slot due for settlement clears its books first anyway. */
+    return chain_registry_add_hook(reg, mkt_settle_end_block, NULL);
 }
 
 /* ---- payload builders ---- */
@@ -584,6 +602,13 @@ int mkt_payload_set_params(const struct mkt_tx_params *p, uint8_t **out, size_t 
     t.price_max = p->price_max;
     t.seller_margin = p->seller_margin_micro_per_kwh;
     t.grid_bus = p->grid_bus;
+    t.metering_window_ms = p->metering_window_ms;
+    t.meter_epoch_ms = p->meter_epoch_ms;
+    t.imbalance_markup_ppm = p->imbalance_markup_ppm;
+    t.missing_penalty = p->missing_penalty_micro;
+    t.strike_limit = p->strike_limit;
+    t.mu_min_ppm = p->mu_min_ppm;
+    t.mu_max_ppm = p->mu_max_ppm;
     return chain_pb_pack(&t.base, out, len);
 }
 

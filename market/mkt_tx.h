@@ -59,6 +59,13 @@ struct mkt_tx_params {
     uint64_t price_min, price_max;
     uint64_t seller_margin_micro_per_kwh;
     uint32_t grid_bus;
+    /* settlement (market/README.md, "Metering and settlement") */
+    uint64_t metering_window_ms;   /* readings accepted until slot end + this */
+    uint64_t meter_epoch_ms;       /* meter slot index 0 starts here; a multiple of 15 min */
+    uint32_t imbalance_markup_ppm; /* short at retail * (1 + m), long at feed-in * (1 - m) */
+    uint64_t missing_penalty_micro;
+    uint32_t strike_limit;
+    uint32_t mu_min_ppm, mu_max_ppm;
 };
 /* The parameters in force before any MKT_TX_SET_PARAMS. */
 void mkt_params_default(struct mkt_tx_params *p /* OUT */);
