@@ -246,7 +246,12 @@ void rpc_events_sse(struct rpc_server *s, struct evhttp_request *req)
     c->next = s->sse;
     s->sse = c;
     s->nsse++;
-    evhttp_connection_set_closecb(evhttp_request_get_connection(req), sse_on_close, c);
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    evhttp_connection_set_closecb(conn, sse_on_close, c);
+    /* The server's 30 s timeout is for requests; a stream is idle by
+       nature.  A dead client is found by the pings' writes failing, a slow
+       one by its backlog (RPC_SSE_MAX_BUFFERED). */
+    evhttp_connection_set_timeout(conn, -1);
     evhttp_send_reply_start(req, HTTP_OK, "OK");
     evbuffer_add_printf(b, ": gridledger events (block, clearing, ...)\nretry: 3000\n\n");
     evhttp_send_reply_chunk(req, b);

@@ -1048,7 +1048,7 @@ int rpc_shadow_dispatch(struct rpc_shadow *s, const char *header, const char *bo
     }
     if (!sk) {
         /* Only keys that passed every check get here, so the table fills
-           only with authorised keys; when full, the oldest slot is reused
+           only with authorised keys; when full, slot 0 is reused
            (its replays are still bounded by the window). */
         sk = &s->seen[s->nseen < SHADOW_MAX_KEYS ? s->nseen++ : 0];
         memcpy(sk->key, a.key, CHAIN_PK_BYTES);
