@@ -523,7 +523,9 @@ int mkt_settle_slot(struct chain_exec_ctx *ctx, uint64_t slot)
         if (c->dev > 0) {
             c->price = short_price;
             c->charge = mkt_nano_ceil((__int128)c->dev * short_price);
-        } else if (c->dev < 0) {
+        } else if (c->dev < 0 && !c->missing) {
+            /* A missing meter counts as zero flow, so a long deviation with
+             * a reading missing is not paid: silence never earns. */
             c->price = long_price;
             c->credit = mkt_nano_floor((__int128)-c->dev * long_price);
         }

@@ -206,6 +206,20 @@ static int decode_set_status(const uint8_t *p, size_t n, void **out)
     return finish(m, chain_check_key(t->account), out);
 }
 
+static int decode_fund_subsidy(const uint8_t *p, size_t n, void **out)
+{
+    ProtobufCMessage *m;
+    int rc = unpack(&gl__mkt_fund_subsidy__descriptor, p, n, &m);
+    if (rc)
+        return rc;
+    Gl__MktFundSubsidy *t = (Gl__MktFundSubsidy *)m;
+    if (t->amount == 0)
+        rc = CHAIN_ERR_DECODE_MISSING_FIELD;
+    else if (t->amount > (uint64_t)INT64_MAX)
+        rc = CHAIN_ERR_OVERFLOW;
+    return finish(m, rc, out);
+}
+
 /* ---- handlers ---- */
 
 static int require_role(struct chain_exec_ctx *ctx, const uint8_t *pk, uint32_t role, int refusal)
@@ -337,6 +351,24 @@ static int apply_set_status(struct chain_exec_ctx *ctx, const struct chain_tx *t
     rc = mkt_participant_store(ctx, t->account.data, p);
     gl__mkt_participant__free_unpacked(p, NULL);
     return rc;
+}
+
+/* Anyone (the operator, a municipality's grant account) funds the pool that
+ * pays the renewable subsidy (mkt_settle.c). */
+static int apply_fund_subsidy(struct chain_exec_ctx *ctx, const struct chain_tx *tx,
+                              const void *msg)
+{
+    const Gl__MktFundSubsidy *t = msg;
+    struct chain_account a;
+    int rc = chain_account_load(ctx, tx->signer, &a);
+    if (rc)
+        return rc;
+    if (a.balance < (int64_t)t->amount)
+        return MKT_ERR_INSUFFICIENT_FUNDS;
+    a.balance -= (int64_t)t->amount;
+    if ((rc = chain_account_store(ctx, tx->signer, &a)))
+        return rc;
+    return chain_pool_add(ctx, MKT_POOL_SUBSIDY, (int64_t)t->amount);
 }
 
 static int apply_set_params(struct chain_exec_ctx *ctx, const struct chain_tx *tx, const void *msg)
@@ -546,6 +578,8 @@ int mkt_register(struct chain_registry *reg)
         {GL__MKT_TX_TYPE__MKT_TX_CLEAR, {"mkt_clear", decode_clear, free_msg, apply_clear}},
         {GL__MKT_TX_TYPE__MKT_TX_SET_STATUS,
          {"mkt_set_status", decode_set_status, free_msg, apply_set_status}},
+        {GL__MKT_TX_TYPE__MKT_TX_FUND_SUBSIDY,
+         {"mkt_fund_subsidy", decode_fund_subsidy, free_msg, apply_fund_subsidy}},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         int rc = chain_registry_add(reg, table[i].type, &table[i].h);
@@ -675,5 +709,12 @@ int mkt_payload_set_status(const uint8_t account[static CHAIN_PK_BYTES], bool su
     Gl__MktSetStatus t = GL__MKT_SET_STATUS__INIT;
     t.account = (ProtobufCBinaryData){CHAIN_PK_BYTES, (uint8_t *)account};
     t.suspended = suspended;
+    return chain_pb_pack(&t.base, out, len);
+}
+
+int mkt_payload_fund_subsidy(uint64_t amount_micro, uint8_t **out, size_t *len)
+{
+    Gl__MktFundSubsidy t = GL__MKT_FUND_SUBSIDY__INIT;
+    t.amount = amount_micro;
     return chain_pb_pack(&t.base, out, len);
 }

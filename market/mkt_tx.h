@@ -98,6 +98,8 @@ int mkt_payload_clear(uint32_t commodity, uint32_t market, uint64_t slot_start_m
 int mkt_payload_set_status(const uint8_t account[static CHAIN_PK_BYTES], bool suspended,
                            uint8_t **out, size_t *len) CHAIN_MUST_USE;
 
+int mkt_payload_fund_subsidy(uint64_t amount_micro, uint8_t **out, size_t *len) CHAIN_MUST_USE;
+
 /* ---- state keys (raw; chain_state_key_hash gives the tree path) ----
  * Numbers inside keys are big-endian, so a prefix scan reads in number order. */
 #define MKT_KEY_PARAMS            "mkt/params"            /* gl.MktParams */
