@@ -94,6 +94,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK((__int128)t->fee_matrix[i] * t->fee_rate <= MKT_MAX_PRICE);
         CHECK(t->price_min <= t->price_max && t->price_max <= (uint64_t)MKT_MAX_PRICE);
         CHECK(t->mechanism >= 1 && t->mechanism <= 2 && t->fee_model >= 1 && t->fee_model <= 3);
+        /* settlement fields (0 = default) */
+        CHECK(t->metering_window_ms <= MKT_METERING_WINDOW_MS_MAX);
+        CHECK(t->meter_epoch_ms <= MKT_METER_EPOCH_MS_MAX &&
+              t->meter_epoch_ms % MKT_SLOT_MS_DEFAULT == 0);
+        CHECK(t->imbalance_markup_ppm <= MKT_IMBALANCE_MARKUP_PPM_MAX &&
+              t->missing_penalty <= MKT_MISSING_PENALTY_MAX &&
+              t->strike_limit <= MKT_STRIKE_LIMIT_MAX);
+        CHECK((t->mu_min_ppm ? t->mu_min_ppm : MKT_MU_MIN_PPM_DEFAULT) <=
+              (t->mu_max_ppm ? t->mu_max_ppm : MKT_MU_MAX_PPM_DEFAULT));
+        CHECK(t->mu_max_ppm <= MKT_MU_PPM_MAX);
         break;
     }
     case GL__MKT_TX_TYPE__MKT_TX_POST_TARIFF: {
