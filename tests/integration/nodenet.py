@@ -192,6 +192,9 @@ def main(body):
         body(net, a.engine)
         net.stop_all_cleanly()
     except BaseException:
+        for i in net.running():
+            print("node%d status: %s" % (i, json.dumps({k: v for k, v in (net.status(i) or {}).items()
+                                                        if k not in ("validators",)})))
         for i in range(net.n + 1):
             try:
                 print("---- node%d log tail ----\n%s" % (i, net.log(i)[-1500:]))
