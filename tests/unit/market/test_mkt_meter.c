@@ -214,7 +214,9 @@ static void test_a_settled_slot_takes_no_more_readings(void **state)
     assert_int_equal(mt_params(&f, FX_OPERATOR, &prm), CHAIN_ERR_OK);
     mt_at(&f, S4 + MKT_SLOT_MS_DEFAULT + 2 * MKT_METERING_WINDOW_MS_DEFAULT);
     assert_int_equal(mt_empty_block(&f), CHAIN_ERR_OK);
-    assert_non_null(ms_get_slot(&f, S4));
+    Gl__MktSlotSettlement *sr = ms_get_slot(&f, S4);
+    assert_non_null(sr);
+    gl__mkt_slot_settlement__free_unpacked(sr, NULL);
     assert_int_equal(ms_reading(&f, FX_BOB, S4, 5, 0), MKT_ERR_READING_WINDOW_CLOSED);
     Gl__MktSettlement *s = ms_get_settlement(&f, S4, FX_BOB);
     assert_true(s->missing);
