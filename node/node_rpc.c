@@ -55,6 +55,10 @@ static int op_status(void *ctx, json_t *obj)
         json_object_set_new(obj, "consensus_refused", json_integer((json_int_t)v.cons_refused));
     }
     json_object_set_new(obj, "txs_committed", json_integer((json_int_t)v.txs_committed));
+    json_t *ref = json_object();
+    for (int i = 0; i < NODE_REFUSAL_KINDS && v.refusals[i].count; i++)
+        json_object_set_new(ref, node_err_name(v.refusals[i].code), json_integer((json_int_t)v.refusals[i].count));
+    json_object_set_new(obj, "mempool_refusals", ref);
     json_object_set_new(obj, "mempool", json_integer((json_int_t)node_mempool_count(v.mp)));
     json_object_set_new(obj, "mempool_pending", json_integer((json_int_t)node_mempool_pending(v.mp)));
     return 0;

@@ -14,6 +14,12 @@ struct node_mempool;
 struct node_net;
 struct node_store;
 
+#define NODE_REFUSAL_KINDS 16
+struct node_refusal { /* mempool verdicts other than OK, by code */
+    int code;
+    uint64_t count;
+};
+
 /* What the RPC ops read of a running node (node_run.c), taken per call. */
 struct node_rpc_view {
     struct chain *chain;
@@ -27,6 +33,7 @@ struct node_rpc_view {
     void *local_tag;       /* mempool tag of a local submission (gossiped) */
     uint64_t cons_refused; /* consensus messages from peers the engine refused */
     uint64_t txs_committed;
+    const struct node_refusal *refusals; /* NODE_REFUSAL_KINDS, count 0: unused */
 };
 struct node_rpc_view node_run_view_(struct node *n);
 

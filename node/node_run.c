@@ -69,7 +69,8 @@ struct node {
     int exit_code;
     /* counters for the log */
     uint64_t txs_committed, refused, cons_refused;
-    uint64_t status_rounds, regossiped;
+    uint64_t status_rounds, regossiped, local_refused;
+    struct node_refusal refusals[NODE_REFUSAL_KINDS];
 };
 
 static uint64_t now_ms(void)
@@ -692,11 +693,19 @@ static void on_admitted(void *ctx, const uint8_t *tx, size_t len, void *tag)
 static void on_result(void *ctx, const uint8_t hash[CHAIN_HASH_BYTES], int rc, void *tag)
 {
     struct node *n = ctx;
-    (void)hash;
     if (rc) {
         n->refused++;
-        if (tag == TAG_LOCAL && n->opts.verbose)
-            logf_("mempool refused a submitted transaction: %s", node_err_name(rc));
+        for (int i = 0; i < NODE_REFUSAL_KINDS; i++)
+            if (n->refusals[i].code == rc || n->refusals[i].count == 0) {
+                n->refusals[i].code = rc;
+                n->refusals[i].count++;
+                break;
+            }
+        if (tag == TAG_LOCAL && (n->opts.verbose || n->local_refused++ < 20)) {
+            char hx[65];
+            chain_hex(hx, hash, CHAIN_HASH_BYTES);
+            logf_("mempool refused submitted transaction %.16s after verification: %s", hx, node_err_name(rc));
+        }
     } else if (n->cons) {
         maybe_propose(n);
     }
@@ -960,7 +969,7 @@ struct node_rpc_view node_run_view_(struct node *n)
     struct node_rpc_view v = {
         .chain = &n->chain, .gen = &n->gen, .pk = n->pk, .self = n->self, .cons = n->cons, .mp = n->mp,
         .net = n->net, .store = &n->store, .local_tag = TAG_LOCAL, .cons_refused = n->cons_refused,
-        .txs_committed = n->txs_committed,
+        .txs_committed = n->txs_committed, .refusals = n->refusals,
     };
     return v;
 }
