@@ -35,8 +35,9 @@ enum mkt_order_status {
 #define MKT_POOL_FEE_ROUNDING      "fee-rounding"
 #define MKT_POOL_GRID_FEES         "grid-fees"
 
-/* Register the market's transaction types (gl.MktTxType, 100..106) and the
- * end-of-block clearing hook into reg.  Call once per registry, after
+/* Register the market's transaction types (gl.MktTxType, 100..107, and
+ * TX_METER_READING = 120, mkt_meter.h), the end-of-block clearing hook and,
+ * after it, the settlement hook (mkt_settle.h) into reg.  Call once per registry, after
  * chain_open.  Errors: DUPLICATE_HANDLER, INVALID_ARG (hook table full). */
 int mkt_register(struct chain_registry *reg) CHAIN_MUST_USE;
 
@@ -98,6 +99,7 @@ int mkt_payload_clear(uint32_t commodity, uint32_t market, uint64_t slot_start_m
 int mkt_payload_set_status(const uint8_t account[static CHAIN_PK_BYTES], bool suspended,
                            uint8_t **out, size_t *len) CHAIN_MUST_USE;
 
+/* Move amount from the signer's balance into pool "renewable-subsidy". */
 int mkt_payload_fund_subsidy(uint64_t amount_micro, uint8_t **out, size_t *len) CHAIN_MUST_USE;
 
 /* ---- state keys (raw; chain_state_key_hash gives the tree path) ----

@@ -333,6 +333,52 @@ static void test_a_grid_that_cannot_pay_leaves_long_credit_unfunded(void **state
     fx_close(&f);
 }
 
+/* Bills, settlement records and readings are provable like results: a proof
+ * from the committed tree holds under the header's root, and fails for a
+ * changed value. */
+static void test_bills_settlements_and_readings_are_provable(void **state)
+{
+    (void)state;
+    struct fx f;
+    setup_trade(&f, 0);
+    mt_at(&f, S4 + MKT_SLOT_MS_DEFAULT);
+    assert_int_equal(ms_reading(&f, FX_ALICE, S4, 2500, 0), CHAIN_ERR_OK);
+    mt_at(&f, MS_DUE(S4));
+    assert_int_equal(mt_empty_block(&f), CHAIN_ERR_OK);
+    uint8_t keys[4][MKT_KEY_BILL_BYTES + 8];
+    size_t klens[4] = {MKT_KEY_BILL_BYTES, MKT_KEY_SETTLEMENT_BYTES, MKT_KEY_SLOT_SETTLEMENT_BYTES,
+                       MKT_KEY_READING_BYTES};
+    mkt_key_bill(keys[0], MT_DAY2, f.pk[FX_ALICE]);
+    mkt_key_settlement(keys[1], S4, f.pk[FX_BOB]);
+    mkt_key_slot_settlement(keys[2], S4);
+    mkt_key_reading(keys[3], f.pk[MS_METER(FX_ALICE)], S4 / MKT_SLOT_MS_DEFAULT);
+    for (int i = 0; i < 4; i++) {
+        MDB_txn *txn;
+        uint8_t kh[CHAIN_HASH_BYTES];
+        const uint8_t *v;
+        size_t vl;
+        struct chain_proof *proof = malloc(sizeof *proof);
+        assert_int_equal(mdb_txn_begin(f.c.store.env, NULL, MDB_RDONLY, &txn), 0);
+        chain_state_key_hash(kh, keys[i], klens[i]);
+        assert_int_equal(chain_smt_prove(txn, &f.c.store.smt, f.c.head.height, kh, proof, &v, &vl),
+                         CHAIN_ERR_OK);
+        assert_non_null(v);
+        uint8_t *val = malloc(vl);
+        memcpy(val, v, vl);
+        mdb_txn_abort(txn);
+        assert_int_equal(
+            chain_proof_verify_kv(f.c.head.state_root, keys[i], klens[i], val, vl, proof),
+            CHAIN_ERR_OK);
+        val[vl - 1] ^= 1;
+        assert_int_equal(
+            chain_proof_verify_kv(f.c.head.state_root, keys[i], klens[i], val, vl, proof),
+            CHAIN_ERR_PROOF_INVALID);
+        free(val);
+        free(proof);
+    }
+    fx_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,6 +389,7 @@ int main(void)
         cmocka_unit_test(
             test_a_shortfall_takes_the_deposit_then_becomes_debt_that_blocks_orders_until_repaid),
         cmocka_unit_test(test_a_grid_that_cannot_pay_leaves_long_credit_unfunded),
+        cmocka_unit_test(test_bills_settlements_and_readings_are_provable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
