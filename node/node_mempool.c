@@ -148,6 +148,10 @@ struct mp_job {
 
 struct node_mempool {
     struct node_mempool_cfg cfg;
+    /* the workers compare against this copy: chain_commit rewrites the
+     * chain's own chain_id buffer on the loop thread (same bytes, but a
+     * reader on another thread could see it half written) */
+    char chain_id[CHAIN_CHAIN_ID_MAX_BYTES + 1];
     struct event_base *base;
     struct event *wake_ev;
     int pipe_rd, pipe_wr;
@@ -180,7 +184,7 @@ static void verify_job(const struct node_mempool *mp, struct mp_job *j)
     struct chain_tx tx;
     int rc = chain_tx_decode(mp->cfg.reg, j->tx->bytes, j->tx->len, &tx);
     if (rc == CHAIN_ERR_OK) {
-        if (strcmp(tx.chain_id, mp->cfg.chain_id) != 0)
+        if (strcmp(tx.chain_id, mp->chain_id) != 0)
             rc = CHAIN_ERR_WRONG_CHAIN;
         else if (!atomic_load(&j->tx->verified))
             rc = chain_tx_verify(&tx);
@@ -411,12 +415,15 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 int node_mempool_open(struct node_mempool **out, struct event_base *base, const struct node_mempool_cfg *cfg)
 {
     *out = NULL;
-    if (!cfg->reg || !cfg->chain_id || cfg->threads == 0 || cfg->max_txs == 0 || cfg->max_bytes == 0)
+    if (!cfg->reg || !cfg->chain_id || strlen(cfg->chain_id) > CHAIN_CHAIN_ID_MAX_BYTES || cfg->threads == 0 ||
+        cfg->max_txs == 0 || cfg->max_bytes == 0)
         return CHAIN_ERR_INVALID_ARG;
     struct node_mempool *mp = calloc(1, sizeof *mp);
     if (!mp)
         return CHAIN_ERR_NOMEM;
     mp->cfg = *cfg;
+    memcpy(mp->chain_id, cfg->chain_id, strlen(cfg->chain_id) + 1);
+    mp->cfg.chain_id = mp->chain_id;
     mp->base = base;
     mp->pipe_rd = mp->pipe_wr = -1;
     pthread_mutex_init(&mp->mu, NULL);

@@ -31,7 +31,7 @@ struct node_mempool;
 
 struct node_mempool_cfg {
     const struct chain_registry *reg;  /* read by the workers: must not change while open */
-    const char *chain_id;
+    const char *chain_id;              /* copied */
     struct chain_sigcache *sigcache;   /* optional; touched on the loop thread only */
     size_t max_txs;
     size_t max_bytes;
