@@ -29,24 +29,24 @@
 #define MKT_NAME_MAX_BYTES  64u
 
 /* ---- metering and settlement (mkt_meter.c, mkt_settle.c) ---- */
-#define MKT_PPM                         UINT64_C(1000000)
-#define MKT_METERING_WINDOW_MS_DEFAULT  UINT64_C(3600000) /* readings until slot end + 1 h */
-#define MKT_METERING_WINDOW_MS_MAX      (2 * MKT_DAY_MS)
-#define MKT_READING_EARLY_MS            UINT64_C(60000) /* a slot's reading may come 1 min early */
-#define MKT_READING_MAX_WH              UINT64_C(1000000000) /* per meter and slot: 1 GWh */
-#define MKT_READING_MAX_REGISTER_WH     (UINT64_C(1) << 62)  /* cumulative registers */
-#define MKT_READING_MAX_SLOT_INDEX      (UINT64_C(1) << 40)
-#define MKT_METER_EPOCH_MS_MAX          (UINT64_C(1) << 50)
+#define MKT_PPM                          UINT64_C(1000000)
+#define MKT_METERING_WINDOW_MS_DEFAULT   UINT64_C(3600000) /* readings until slot end + 1 h */
+#define MKT_METERING_WINDOW_MS_MAX       (2 * MKT_DAY_MS)
+#define MKT_READING_EARLY_MS             UINT64_C(60000) /* a slot's reading may come 1 min early */
+#define MKT_READING_MAX_WH               UINT64_C(1000000000) /* per meter and slot: 1 GWh */
+#define MKT_READING_MAX_REGISTER_WH      (UINT64_C(1) << 62)  /* cumulative registers */
+#define MKT_READING_MAX_SLOT_INDEX       (UINT64_C(1) << 40)
+#define MKT_METER_EPOCH_MS_MAX           (UINT64_C(1) << 50)
 #define MKT_IMBALANCE_MARKUP_PPM_DEFAULT 100000u /* imbalance prices 10 % worse than the tariff */
-#define MKT_IMBALANCE_MARKUP_PPM_MAX    1000000u
-#define MKT_MISSING_PENALTY_DEFAULT     UINT64_C(100000) /* 0.1 token per slot */
-#define MKT_MISSING_PENALTY_MAX         UINT64_C(1000000000000)
-#define MKT_STRIKE_LIMIT_DEFAULT        3u
-#define MKT_STRIKE_LIMIT_MAX            100000u
-#define MKT_MU_MIN_PPM_DEFAULT          500000u  /* mu within [0.5, 2] by default */
-#define MKT_MU_MAX_PPM_DEFAULT          2000000u
-#define MKT_MU_PPM_MAX                  10000000u /* mu at most 10 */
-#define MKT_SETTLEMENTS_PER_BLOCK_MAX   16u  /* slots settled per block; the rest next block */
-#define MKT_DEBT_SWEEP_PER_BLOCK_MAX    256u /* debtors repaid from their balance per block */
+#define MKT_IMBALANCE_MARKUP_PPM_MAX     1000000u
+#define MKT_MISSING_PENALTY_DEFAULT      UINT64_C(100000) /* 0.1 token per slot */
+#define MKT_MISSING_PENALTY_MAX          UINT64_C(1000000000000)
+#define MKT_STRIKE_LIMIT_DEFAULT         3u
+#define MKT_STRIKE_LIMIT_MAX             100000u
+#define MKT_MU_MIN_PPM_DEFAULT           500000u /* mu within [0.5, 2] by default */
+#define MKT_MU_MAX_PPM_DEFAULT           2000000u
+#define MKT_MU_PPM_MAX                   10000000u /* mu at most 10 */
+#define MKT_SETTLEMENTS_PER_BLOCK_MAX    16u  /* slots settled per block; the rest next block */
+#define MKT_DEBT_SWEEP_PER_BLOCK_MAX     256u /* debtors repaid from their balance per block */
 
 #endif

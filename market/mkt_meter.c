@@ -61,7 +61,8 @@ static int decode_reading(const uint8_t *p, size_t n, void **out)
         return rc;
     Gl__MeterReading *r = (Gl__MeterReading *)m;
     rc = chain_check_key(r->meter);
-    if (!rc && r->slot_len_s != MKT_SLOT_MS_DEFAULT / 1000 && r->slot_len_s != MKT_SLOT_MS_SHORT / 1000)
+    if (!rc && r->slot_len_s != MKT_SLOT_MS_DEFAULT / 1000 &&
+        r->slot_len_s != MKT_SLOT_MS_SHORT / 1000)
         rc = CHAIN_ERR_DECODE_BAD_VALUE;
     else if (!rc && r->slot > MKT_READING_MAX_SLOT_INDEX)
         rc = CHAIN_ERR_DECODE_BAD_VALUE;

@@ -115,8 +115,9 @@ static int decode_set_params(const uint8_t *p, size_t n, void **out)
              t->meter_epoch_ms > MKT_METER_EPOCH_MS_MAX ||
              t->meter_epoch_ms % MKT_SLOT_MS_DEFAULT != 0 ||
              t->imbalance_markup_ppm > MKT_IMBALANCE_MARKUP_PPM_MAX ||
-             t->missing_penalty > MKT_MISSING_PENALTY_MAX || t->strike_limit > MKT_STRIKE_LIMIT_MAX ||
-             t->mu_min_ppm > MKT_MU_PPM_MAX || t->mu_max_ppm > MKT_MU_PPM_MAX ||
+             t->missing_penalty > MKT_MISSING_PENALTY_MAX ||
+             t->strike_limit > MKT_STRIKE_LIMIT_MAX || t->mu_min_ppm > MKT_MU_PPM_MAX ||
+             t->mu_max_ppm > MKT_MU_PPM_MAX ||
              (t->mu_min_ppm ? t->mu_min_ppm : MKT_MU_MIN_PPM_DEFAULT) >
                  (t->mu_max_ppm ? t->mu_max_ppm : MKT_MU_MAX_PPM_DEFAULT))
         rc = CHAIN_ERR_DECODE_BAD_VALUE; /* settlement: 0 means the default */

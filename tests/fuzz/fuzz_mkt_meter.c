@@ -56,8 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     init_once();
     if (size == 0)
         return 0;
-    uint32_t type = data[0] % 2 ? GL__MKT_TX_TYPE__MKT_TX_FUND_SUBSIDY
-                                : GL__METER_TX_TYPE__TX_METER_READING;
+    uint32_t type =
+        data[0] % 2 ? GL__MKT_TX_TYPE__MKT_TX_FUND_SUBSIDY : GL__METER_TX_TYPE__TX_METER_READING;
     const struct chain_tx_handler *h = chain_registry_get(&reg, type);
     CHECK(h != NULL);
     void *msg = NULL;

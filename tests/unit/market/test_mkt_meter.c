@@ -139,7 +139,8 @@ static void test_readings_are_refused_by_name(void **state)
     /* A 5-minute slot under 15-minute parameters. */
     uint8_t *p;
     size_t n;
-    struct mkt_reading r = {.slot = 3 * (S4 / MKT_SLOT_MS_DEFAULT), .import_wh = 1, .slot_len_s = 300};
+    struct mkt_reading r = {
+        .slot = 3 * (S4 / MKT_SLOT_MS_DEFAULT), .import_wh = 1, .slot_len_s = 300};
     assert_int_equal(mkt_payload_reading(f.pk[MS_METER(FX_ALICE)], &r, &p, &n), CHAIN_ERR_OK);
     assert_int_equal(fx_submit(&f, MS_METER(FX_ALICE), GL__METER_TX_TYPE__TX_METER_READING, p, n),
                      MKT_ERR_READING_SLOT_LENGTH);

@@ -8,9 +8,9 @@
  * fx_block checks the supply invariant after every block. */
 #include "mst_fixture.h"
 
-#define S4    MT_SLOT(4)
-#define S5    MT_SLOT(5)
-#define DAVE  6
+#define S4     MT_SLOT(4)
+#define S5     MT_SLOT(5)
+#define DAVE   6
 #define RETAIL 300000u /* short price 330,000; feed-in 100,000: long price 90,000 */
 #define FEEDIN 100000u
 
@@ -112,8 +112,7 @@ static void test_short_deviations_pay_retail_plus_markup_and_margins_are_release
     assert_int_equal(a->points, 2000);
     assert_false(a->missing);
     gl__mkt_settlement__free_unpacked(a, NULL);
-    assert_int_equal(fx_account(&f, f.pk[FX_ALICE]).balance,
-                     FX_START_BALANCE - 400000 - 165000);
+    assert_int_equal(fx_account(&f, f.pk[FX_ALICE]).balance, FX_START_BALANCE - 400000 - 165000);
     assert_int_equal(fx_account(&f, f.pk[FX_SHADOW]).balance, grid0 + 165000 + 66000);
     Gl__MktParticipant *p = ms_get_part(&f, FX_ALICE);
     assert_int_equal(p->points, 2000);
@@ -244,8 +243,8 @@ static void test_missing_readings_are_penalised_struck_and_suspend_at_the_limit(
     fx_close(&f);
 }
 
-static void test_a_shortfall_takes_the_deposit_then_becomes_debt_that_blocks_orders_until_repaid(
-    void **state)
+static void
+test_a_shortfall_takes_the_deposit_then_becomes_debt_that_blocks_orders_until_repaid(void **state)
 {
     (void)state;
     struct fx f;

@@ -108,7 +108,7 @@ static void key_order(struct world *w, int order[NP])
         order[i] = i;
     for (int i = 1; i < NP; i++)
         for (int j = i; j > 0 && memcmp(w->f.pk[P0 + order[j]], w->f.pk[P0 + order[j - 1]],
-                                         CHAIN_PK_BYTES) < 0;
+                                        CHAIN_PK_BYTES) < 0;
              j--) {
             int t = order[j];
             order[j] = order[j - 1];
@@ -191,7 +191,8 @@ static void reference(struct world *w, int si, struct snap *s, struct ref r[NP])
         r[i].penalty = r[i].missing ? (int64_t)p->missing_penalty_micro : 0;
         if (s->renewable[i] && sold[i] > 0 && mu != 1000000) {
             int64_t delivered = min64(sold[i], r[i].metered < 0 ? -r[i].metered : 0);
-            __int128 adj = (__int128)mrecv[i] * delivered * (mu > 1000000 ? mu - 1000000 : 1000000 - mu) /
+            __int128 adj = (__int128)mrecv[i] * delivered *
+                           (mu > 1000000 ? mu - 1000000 : 1000000 - mu) /
                            ((__int128)sold[i] * 1000000);
             r[i].subsidy = mu > 1000000 ? (int64_t)adj : -(int64_t)adj;
             if (r[i].subsidy > 0)
@@ -300,8 +301,8 @@ static void one_day(uint64_t seed)
     for (int k = P0 + 3; k < P0 + NP; k++) {
         char ref[16];
         snprintf(ref, sizeof ref, "mint-%d", k);
-        uint64_t amt = tu_below(&w->rng, 2) ? 1000 + tu_below(&w->rng, 100000)
-                                            : 100 * CHAIN_MICRO_PER_TOKEN;
+        uint64_t amt =
+            tu_below(&w->rng, 2) ? 1000 + tu_below(&w->rng, 100000) : 100 * CHAIN_MICRO_PER_TOKEN;
         assert_int_equal(mt_mint(f, k, amt, ref), CHAIN_ERR_OK);
     }
     if (tu_below(&w->rng, 3))
@@ -330,18 +331,17 @@ static void one_day(uint64_t seed)
             continue;
         w->retail[si] = 200000 + tu_below(&w->rng, 200000);
         w->feed_in[si] = 50000 + tu_below(&w->rng, 100000);
-        assert_int_equal(mt_tariff(f, FX_SHADOW, MKT_ELECTRICITY, slot_of(si), w->retail[si],
-                                   w->feed_in[si]),
-                         CHAIN_ERR_OK);
+        assert_int_equal(
+            mt_tariff(f, FX_SHADOW, MKT_ELECTRICITY, slot_of(si), w->retail[si], w->feed_in[si]),
+            CHAIN_ERR_OK);
     }
     size_t norders = 6 + tu_below(&w->rng, 20);
     w->ids = calloc(norders, CHAIN_HASH_BYTES);
     for (size_t k = 0; k < norders; k++) {
         int who = P0 + (int)tu_below(&w->rng, NP);
-        struct mkt_tx_order o = mt_simple(tu_below(&w->rng, 2) ? MKT_TX_BUY : MKT_TX_SELL,
-                                          slot_of((int)tu_below(&w->rng, NSLOT)),
-                                          100 + tu_below(&w->rng, 3000),
-                                          50000 + tu_below(&w->rng, 350000));
+        struct mkt_tx_order o = mt_simple(
+            tu_below(&w->rng, 2) ? MKT_TX_BUY : MKT_TX_SELL, slot_of((int)tu_below(&w->rng, NSLOT)),
+            100 + tu_below(&w->rng, 3000), 50000 + tu_below(&w->rng, 350000));
         if (mt_order(f, who, &o, w->ids[w->nids]) == CHAIN_ERR_OK)
             w->nids++;
     }
