@@ -438,6 +438,7 @@ void node_config_defaults(struct node_config *c)
     c->tick_ms = 50;
     c->heartbeat_ms = 1000;
     c->block_max_txs = 4000;
+    c->batch_ms = 10;
     c->verify_threads = 1;
     c->mempool_max_txs = 100000;
     c->mempool_max_bytes = 64u << 20;
@@ -489,7 +490,7 @@ int node_config_parse(const char *text, size_t len, const char *base_dir, struct
     if (!root)
         return CERR("config is not valid JSON: %s (line %d)", je.text, je.line);
     static const char *const keys[] = {"genesis",        "key_file",      "data_dir",        "p2p_listen",
-                                       "rpc_listen",     "tick_ms",       "heartbeat_ms",    "block_max_txs",
+                                       "rpc_listen",     "tick_ms",       "heartbeat_ms",    "block_max_txs", "batch_ms",
                                        "verify_threads", "mempool_max_txs", "mempool_max_bytes", "no_sync"};
     if (!json_is_object(root)) {
         rc = CERR("config must be a JSON object");
@@ -526,6 +527,10 @@ int node_config_parse(const char *text, size_t len, const char *base_dir, struct
     if ((rc = get_uint(root, "block_max_txs", 1, CHAIN_BLOCK_MAX_TXS, &v, err, errlen)))
         goto out;
     c->block_max_txs = (uint32_t)v;
+    v = c->batch_ms;
+    if ((rc = get_uint(root, "batch_ms", 0, 1000, &v, err, errlen)))
+        goto out;
+    c->batch_ms = (uint32_t)v;
     v = c->verify_threads;
     if ((rc = get_uint(root, "verify_threads", 1, 64, &v, err, errlen)))
         goto out;
@@ -588,6 +593,7 @@ int node_config_write(const char *path, const struct node_config *c)
     json_object_set_new(root, "tick_ms", json_integer(c->tick_ms));
     json_object_set_new(root, "heartbeat_ms", json_integer(c->heartbeat_ms));
     json_object_set_new(root, "block_max_txs", json_integer(c->block_max_txs));
+    json_object_set_new(root, "batch_ms", json_integer(c->batch_ms));
     json_object_set_new(root, "verify_threads", json_integer(c->verify_threads));
     json_object_set_new(root, "mempool_max_txs", json_integer(c->mempool_max_txs));
     json_object_set_new(root, "mempool_max_bytes", json_integer((json_int_t)c->mempool_max_bytes));

@@ -72,6 +72,7 @@ struct node_config {
     uint32_t tick_ms;                   /* consensus tick */
     uint32_t heartbeat_ms;              /* an empty block at least this often; 0: never */
     uint32_t block_max_txs;
+    uint32_t batch_ms;                  /* a small block waits up to this for more transactions */
     uint32_t verify_threads;
     uint32_t mempool_max_txs;
     uint64_t mempool_max_bytes;

@@ -610,6 +610,11 @@ size_t node_mempool_each(struct node_mempool *mp, uint64_t min_age_ms, size_t ma
     return k;
 }
 
+uint64_t node_mempool_oldest_age_ms(const struct node_mempool *mp)
+{
+    return mp->head ? mono_ms() - mp->head->admitted_ms : 0;
+}
+
 void node_mempool_mark_verified(struct node_mempool *mp, const uint8_t (*hashes)[CHAIN_HASH_BYTES], size_t n)
 {
     for (size_t i = 0; i < n; i++) {

@@ -82,6 +82,9 @@ void node_mempool_mark_verified(struct node_mempool *mp, const uint8_t (*hashes)
 size_t node_mempool_each(struct node_mempool *mp, uint64_t min_age_ms, size_t max,
                          void (*fn)(void *ctx, const uint8_t *tx, size_t len), void *ctx);
 
+/* How long (ms) the oldest admitted transaction has waited; 0 when empty. */
+uint64_t node_mempool_oldest_age_ms(const struct node_mempool *mp);
+
 bool node_mempool_has(const struct node_mempool *mp, const uint8_t hash[CHAIN_HASH_BYTES]);
 size_t node_mempool_count(const struct node_mempool *mp);    /* admitted */
 size_t node_mempool_pending(const struct node_mempool *mp);  /* being verified */

@@ -51,7 +51,7 @@ struct node {
     struct node_net *net;
     struct node_net_peer peers[CONS_NODES_MAX];
     struct node_rpc *rpc;
-    struct event *tick_ev, *status_ev, *gossip_ev, *sig_int, *sig_term;
+    struct event *tick_ev, *status_ev, *gossip_ev, *propose_ev, *sig_int, *sig_term;
     struct pend {
         bool used;
         struct chain_exec_result r;
@@ -377,6 +377,14 @@ static void handle_ready(struct node *n, struct cons_ready *r, int depth)
     }
 }
 
+static void schedule_propose(struct node *n, uint64_t delay_ms)
+{
+    if (event_pending(n->propose_ev, EV_TIMEOUT, NULL))
+        return;
+    struct timeval tv = {.tv_sec = (time_t)(delay_ms / 1000), .tv_usec = (suseconds_t)(delay_ms % 1000) * 1000};
+    event_add(n->propose_ev, &tv);
+}
+
 static void maybe_propose(struct node *n)
 {
     struct cons_status st;
@@ -388,6 +396,14 @@ static void maybe_propose(struct node *n)
     size_t waiting = node_mempool_count(n->mp);
     if (!waiting && (!n->cfg->heartbeat_ms || mono_ms() - n->last_block_ms < n->cfg->heartbeat_ms))
         return;
+    /* Batching: with one block in flight, a block of a few transactions costs
+     * a whole round; unless a block's worth waits, let the oldest wait up to
+     * batch_ms so that the next ones join it. */
+    uint64_t age = node_mempool_oldest_age_ms(n->mp);
+    if (waiting && waiting < n->cfg->block_max_txs / 4 && age < n->cfg->batch_ms) {
+        schedule_propose(n, n->cfg->batch_ms - age);
+        return;
+    }
     size_t max = n->cfg->block_max_txs;
     const uint8_t **txs = malloc((max ? max : 1) * sizeof *txs);
     size_t *lens = malloc((max ? max : 1) * sizeof *lens);
@@ -707,7 +723,7 @@ static void on_result(void *ctx, const uint8_t hash[CHAIN_HASH_BYTES], int rc, v
             logf_("mempool refused submitted transaction %.16s after verification: %s", hx, node_err_name(rc));
         }
     } else if (n->cons) {
-        maybe_propose(n);
+        schedule_propose(n, 0); /* after every verdict of this round is in */
     }
 }
 
@@ -751,6 +767,13 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         handle_ready(n, &r, 0);
         maybe_propose(n);
     }
+}
+
+static void on_propose(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    maybe_propose(arg);
 }
 
 static void on_status(evutil_socket_t fd, short what, void *arg)
@@ -913,9 +936,10 @@ int node_run(const struct node_config *cfg, const struct node_run_opts *opts)
     n->tick_ev = event_new(n->base, -1, EV_PERSIST, on_tick, n);
     n->status_ev = event_new(n->base, -1, EV_PERSIST, on_status, n);
     n->gossip_ev = event_new(n->base, -1, 0, on_gossip, n);
+    n->propose_ev = evtimer_new(n->base, on_propose, n);
     n->sig_int = evsignal_new(n->base, SIGINT, on_signal, n);
     n->sig_term = evsignal_new(n->base, SIGTERM, on_signal, n);
-    if (!n->tick_ev || !n->status_ev || !n->gossip_ev || !n->sig_int || !n->sig_term || event_add(n->tick_ev, &tv) ||
+    if (!n->tick_ev || !n->status_ev || !n->gossip_ev || !n->propose_ev || !n->sig_int || !n->sig_term || event_add(n->tick_ev, &tv) ||
         event_add(n->status_ev, &sv) || event_add(n->sig_int, NULL) || event_add(n->sig_term, NULL)) {
         rc = 1;
         goto done;
@@ -942,6 +966,8 @@ done:
         event_free(n->status_ev);
     if (n->gossip_ev)
         event_free(n->gossip_ev);
+    if (n->propose_ev)
+        event_free(n->propose_ev);
     if (n->sig_int)
         event_free(n->sig_int);
     if (n->sig_term)

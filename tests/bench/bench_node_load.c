@@ -480,13 +480,21 @@ int main(int argc, char **argv)
         snprintf((char *)seed, sizeof seed, "load-account-%u", (unsigned)i); /* as gridnode testnet */
         chain_keypair_from_seed(pk[i], sk[i], seed);
         chain_hex(hex, pk[i], CHAIN_PK_BYTES);
-        json_t *acc = rpc_call(q, "get_account", json_pack("{s:s}", "account", hex));
-        if (!acc || !json_is_true(json_object_get(acc, "exists"))) {
-            fprintf(stderr, "bench_node_load: load account %zu does not exist (gridnode testnet --load-accounts)\n", i);
-            return 1;
+        /* the highest nonce any node reports: one lagging node must not make
+         * us sign transactions that are already committed */
+        for (size_t k = 0; k < L.nnodes; k++) {
+            struct conn *c = k ? &L.nodes[k] : q;
+            json_t *acc = rpc_call(c, "get_account", json_pack("{s:s}", "account", hex));
+            if (!acc || !json_is_true(json_object_get(acc, "exists"))) {
+                fprintf(stderr, "bench_node_load: load account %zu does not exist on %s:%u (gridnode testnet "
+                                "--load-accounts)\n", i, c->host, c->port);
+                return 1;
+            }
+            uint64_t nn = (uint64_t)json_integer_value(json_object_get(acc, "nonce"));
+            if (nn > nonce[i])
+                nonce[i] = nn;
+            json_decref(acc);
         }
-        nonce[i] = (uint64_t)json_integer_value(json_object_get(acc, "nonce"));
-        json_decref(acc);
     }
     /* pre-sign */
     L.n = ntx;
