@@ -3,7 +3,8 @@
  *   gridnode init [--dir D] ...                 keys, genesis and config for one node
  *   gridnode testnet --validators N --dir D ... a local network of N validators
  *   gridnode --config FILE                      run a node
- *   gridnode --dev [--dir D]                    one validator in ./gridnode-dev (created on first run)
+ *   gridnode --dev [--dir D]                    one validator in ./gridnode-dev (created on first
+ * run)
  *
  * File formats and options: node/README.md. */
 #include <errno.h>
@@ -18,29 +19,36 @@
 #include "node_run.h"
 
 #define GENESIS_TIME_MS 1767225600000ULL /* 2026-01-01 00:00 UTC: block time is data */
-#define FUNDS_MICRO (1000000000LL * CHAIN_MICRO_PER_TOKEN)
+#define FUNDS_MICRO     (1000000000LL * CHAIN_MICRO_PER_TOKEN)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: gridnode --config FILE [--byzantine garbage|equivocate] [--verbose]\n"
-            "       gridnode --dev [--dir D] [--verbose]\n"
-            "       gridnode init [--dir D] [--chain-id ID] [--engine raft|pbft] [--p2p H:P] [--rpc H:P]\n"
-            "       gridnode testnet --validators N --dir D [--engine raft|pbft] [--base-port P]\n"
-            "                        [--chain-id ID] [--observers M] [--load-accounts K] [--no-sync]\n"
-            "\n"
-            "Runs a gridledger node: validator (its key is in genesis) or observer (a full node).\n"
-            "  --config FILE  run the node FILE describes (JSON, see node/README.md)\n"
-            "  --dev          one validator with its own genesis and keys in D (default ./gridnode-dev),\n"
-            "                 created on first run; RPC on 127.0.0.1:26657\n"
-            "  init           write node.key, genesis.json (this node the only validator, plus funded\n"
-            "                 operator.key and shadow.key accounts) and config.json into D (default ./gridnode)\n"
-            "  testnet        write D/genesis.json, D/operator.key, D/shadow.key and D/nodeI/{node.key,config.json}\n"
-            "                 for N validators (and M observers) on 127.0.0.1: p2p port P+I, RPC port P+100+I\n"
-            "                 (P default 26600); --load-accounts K funds K benchmark accounts whose keys\n"
-            "                 derive from the seed \"load-account-<i>\" (tests and benchmarks only)\n"
-            "  --byzantine    TEST ONLY, PBFT validators: corrupt (garbage) or equivocate half of the\n"
-            "                 consensus messages this node sends\n");
+    fprintf(
+        f,
+        "usage: gridnode --config FILE [--byzantine garbage|equivocate] [--verbose]\n"
+        "       gridnode --dev [--dir D] [--verbose]\n"
+        "       gridnode init [--dir D] [--chain-id ID] [--engine raft|pbft] [--p2p H:P] [--rpc "
+        "H:P]\n"
+        "       gridnode testnet --validators N --dir D [--engine raft|pbft] [--base-port P]\n"
+        "                        [--chain-id ID] [--observers M] [--load-accounts K] [--no-sync]\n"
+        "\n"
+        "Runs a gridledger node: validator (its key is in genesis) or observer (a full node).\n"
+        "  --config FILE  run the node FILE describes (JSON, see node/README.md)\n"
+        "  --dev          one validator with its own genesis and keys in D (default "
+        "./gridnode-dev),\n"
+        "                 created on first run; RPC on 127.0.0.1:26657\n"
+        "  init           write node.key, genesis.json (this node the only validator, plus funded\n"
+        "                 operator.key and shadow.key accounts) and config.json into D (default "
+        "./gridnode)\n"
+        "  testnet        write D/genesis.json, D/operator.key, D/shadow.key and "
+        "D/nodeI/{node.key,config.json}\n"
+        "                 for N validators (and M observers) on 127.0.0.1: p2p port P+I, RPC port "
+        "P+100+I\n"
+        "                 (P default 26600); --load-accounts K funds K benchmark accounts whose "
+        "keys\n"
+        "                 derive from the seed \"load-account-<i>\" (tests and benchmarks only)\n"
+        "  --byzantine    TEST ONLY, PBFT validators: corrupt (garbage) or equivocate half of the\n"
+        "                 consensus messages this node sends\n");
 }
 
 static int mkdir_p(const char *d)
@@ -160,7 +168,8 @@ out:
 
 static int cmd_testnet(int argc, char **argv)
 {
-    struct net_opts o = {.chain_id = "gridledger-testnet", .engine = CONS_ENGINE_RAFT, .base_port = 26600};
+    struct net_opts o = {
+        .chain_id = "gridledger-testnet", .engine = CONS_ENGINE_RAFT, .base_port = 26600};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help")) {
@@ -195,8 +204,10 @@ static int cmd_testnet(int argc, char **argv)
     }
     if (!o.dir || o.validators < 1 || o.validators > NODE_VALIDATORS_MAX || o.observers > 32 ||
         o.load_accounts > 50000 || o.base_port < 1024) {
-        fprintf(stderr, "gridnode testnet: needs --dir D and --validators 1..%u (observers <= 32, load accounts "
-                        "<= 50000, base port >= 1024)\n",
+        fprintf(stderr,
+                "gridnode testnet: needs --dir D and --validators 1..%u (observers <= 32, load "
+                "accounts "
+                "<= 50000, base port >= 1024)\n",
                 NODE_VALIDATORS_MAX);
         return 2;
     }
@@ -205,14 +216,16 @@ static int cmd_testnet(int argc, char **argv)
         return 2;
     }
     if (!*o.chain_id || strlen(o.chain_id) > CHAIN_CHAIN_ID_MAX_BYTES) {
-        fprintf(stderr, "gridnode testnet: --chain-id must be 1 to %u bytes\n", CHAIN_CHAIN_ID_MAX_BYTES);
+        fprintf(stderr, "gridnode testnet: --chain-id must be 1 to %u bytes\n",
+                CHAIN_CHAIN_ID_MAX_BYTES);
         return 2;
     }
     if (write_network(&o))
         return 1;
-    printf("testnet: %u validators (%s)%s in %s; start each with: gridnode --config %s/node<i>/config.json\n",
-           o.validators, o.engine == CONS_ENGINE_RAFT ? "raft" : "pbft", o.observers ? " and observers" : "", o.dir,
-           o.dir);
+    printf("testnet: %u validators (%s)%s in %s; start each with: gridnode --config "
+           "%s/node<i>/config.json\n",
+           o.validators, o.engine == CONS_ENGINE_RAFT ? "raft" : "pbft",
+           o.observers ? " and observers" : "", o.dir, o.dir);
     return 0;
 }
 
@@ -223,7 +236,8 @@ static int init_dir(const char *dir, const char *chain_id, enum cons_engine engi
     char p[NODE_PATH_MAX];
     struct node_config c;
     node_config_defaults(&c);
-    if (!node_parse_addr(p2p, c.p2p_host, &c.p2p_port) || !node_parse_addr(rpc, c.rpc_host, &c.rpc_port)) {
+    if (!node_parse_addr(p2p, c.p2p_host, &c.p2p_port) ||
+        !node_parse_addr(rpc, c.rpc_host, &c.rpc_port)) {
         fprintf(stderr, "gridnode init: --p2p and --rpc take host:port\n");
         return 2;
     }
@@ -236,7 +250,8 @@ static int init_dir(const char *dir, const char *chain_id, enum cons_engine engi
         fprintf(stderr, "gridnode init: %s exists; refusing to overwrite\n", p);
         return 1;
     }
-    struct net_opts o = {.dir = dir, .chain_id = chain_id, .engine = engine, .validators = 1, .base_port = 26600};
+    struct net_opts o = {
+        .dir = dir, .chain_id = chain_id, .engine = engine, .validators = 1, .base_port = 26600};
     /* write_network puts the node in dir/node0; init keeps it flat */
     if (write_network(&o))
         return 1;
@@ -274,7 +289,8 @@ static int init_dir(const char *dir, const char *chain_id, enum cons_engine engi
 
 static int cmd_init(int argc, char **argv)
 {
-    const char *dir = "gridnode", *chain_id = "gridledger-local", *p2p = "127.0.0.1:26656", *rpc = "127.0.0.1:26657";
+    const char *dir = "gridnode", *chain_id = "gridledger-local", *p2p = "127.0.0.1:26656",
+               *rpc = "127.0.0.1:26657";
     enum cons_engine engine = CONS_ENGINE_RAFT;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -303,7 +319,8 @@ static int cmd_init(int argc, char **argv)
         }
     }
     if (!*chain_id || strlen(chain_id) > CHAIN_CHAIN_ID_MAX_BYTES) {
-        fprintf(stderr, "gridnode init: --chain-id must be 1 to %u bytes\n", CHAIN_CHAIN_ID_MAX_BYTES);
+        fprintf(stderr, "gridnode init: --chain-id must be 1 to %u bytes\n",
+                CHAIN_CHAIN_ID_MAX_BYTES);
         return 2;
     }
     return init_dir(dir, chain_id, engine, p2p, rpc);
@@ -359,7 +376,8 @@ int main(int argc, char **argv)
             dev_dir = "gridnode-dev";
         snprintf(path, sizeof path, "%s/config.json", dev_dir);
         if (access(path, F_OK) != 0) {
-            int rc = init_dir(dev_dir, "gridledger-dev", CONS_ENGINE_RAFT, "127.0.0.1:0", "127.0.0.1:26657");
+            int rc = init_dir(dev_dir, "gridledger-dev", CONS_ENGINE_RAFT, "127.0.0.1:0",
+                              "127.0.0.1:26657");
             if (rc)
                 return rc;
         }

@@ -13,7 +13,8 @@
 
 #include "chain_crypto.h"
 
-static int fail_msg(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int fail_msg(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 static int fail_msg(char *err, size_t errlen, int rc, const char *fmt, ...)
 {
     if (err && errlen) {
@@ -78,8 +79,8 @@ int node_read_file(const char *path, size_t max, char **out, size_t *len, char *
     fclose(f);
     if (bad || n > max) {
         free(buf);
-        return fail_msg(err, errlen, NODE_ERR_IO, bad ? "cannot read %s" : "%s is larger than %zu bytes", path,
-                        max);
+        return fail_msg(err, errlen, NODE_ERR_IO,
+                        bad ? "cannot read %s" : "%s is larger than %zu bytes", path, max);
     }
     buf[n] = 0;
     *out = buf;
@@ -103,7 +104,8 @@ static bool only_keys(json_t *obj, const char *const *allowed, size_t n, char *b
 {
     const char *k;
     json_t *v;
-    json_object_foreach(obj, k, v) {
+    json_object_foreach(obj, k, v)
+    {
         bool ok = false;
         for (size_t i = 0; i < n; i++)
             ok = ok || !strcmp(k, allowed[i]);
@@ -126,7 +128,8 @@ static bool get_u64(json_t *obj, const char *key, uint64_t *out)
 
 #define GERR(...) fail_msg(err, errlen, NODE_ERR_BAD_GENESIS, __VA_ARGS__)
 
-int node_genesis_parse(const char *text, size_t len, struct node_genesis *g, char *err, size_t errlen)
+int node_genesis_parse(const char *text, size_t len, struct node_genesis *g, char *err,
+                       size_t errlen)
 {
     json_error_t je;
     char bad[64];
@@ -146,7 +149,8 @@ int node_genesis_parse(const char *text, size_t len, struct node_genesis *g, cha
     }
     const char *cid = json_string_value(json_object_get(root, "chain_id"));
     if (!cid || !*cid || strlen(cid) > CHAIN_CHAIN_ID_MAX_BYTES) {
-        rc = GERR("genesis \"chain_id\" must be a string of 1 to %u bytes", CHAIN_CHAIN_ID_MAX_BYTES);
+        rc = GERR("genesis \"chain_id\" must be a string of 1 to %u bytes",
+                  CHAIN_CHAIN_ID_MAX_BYTES);
         goto out;
     }
     snprintf(g->chain_id, sizeof g->chain_id, "%s", cid);
@@ -164,12 +168,15 @@ int node_genesis_parse(const char *text, size_t len, struct node_genesis *g, cha
         goto out;
     }
     json_t *vals = json_object_get(root, "validators");
-    if (!json_is_array(vals) || json_array_size(vals) == 0 || json_array_size(vals) > NODE_VALIDATORS_MAX) {
-        rc = GERR("genesis \"validators\" must be an array of 1 to %u validators", NODE_VALIDATORS_MAX);
+    if (!json_is_array(vals) || json_array_size(vals) == 0 ||
+        json_array_size(vals) > NODE_VALIDATORS_MAX) {
+        rc = GERR("genesis \"validators\" must be an array of 1 to %u validators",
+                  NODE_VALIDATORS_MAX);
         goto out;
     }
     if (g->engine == CONS_ENGINE_PBFT && json_array_size(vals) < 4) {
-        rc = GERR("a pbft genesis needs at least 4 validators (n = 3f + 1), it has %zu", json_array_size(vals));
+        rc = GERR("a pbft genesis needs at least 4 validators (n = 3f + 1), it has %zu",
+                  json_array_size(vals));
         goto out;
     }
     static const char *const vkeys[] = {"key", "power", "addr"};
@@ -190,7 +197,8 @@ int node_genesis_parse(const char *text, size_t len, struct node_genesis *g, cha
                 goto out;
             }
         if (!get_u64(v, "power", &nv->power) || nv->power != 1) {
-            rc = GERR("genesis validator %zu: \"power\" must be 1 (weighted voting is not supported)", i);
+            rc = GERR(
+                "genesis validator %zu: \"power\" must be 1 (weighted voting is not supported)", i);
             goto out;
         }
         json_t *a = json_object_get(v, "addr");
@@ -202,7 +210,8 @@ int node_genesis_parse(const char *text, size_t len, struct node_genesis *g, cha
     g->nvalidators = json_array_size(vals);
     json_t *accs = json_object_get(root, "accounts");
     if (!json_is_array(accs) || json_array_size(accs) > NODE_GENESIS_ACCOUNTS_MAX) {
-        rc = GERR("genesis \"accounts\" must be an array of at most %u accounts", NODE_GENESIS_ACCOUNTS_MAX);
+        rc = GERR("genesis \"accounts\" must be an array of at most %u accounts",
+                  NODE_GENESIS_ACCOUNTS_MAX);
         goto out;
     }
     g->accounts = calloc(json_array_size(accs) + 1, sizeof *g->accounts);
@@ -240,9 +249,10 @@ int node_genesis_parse(const char *text, size_t len, struct node_genesis *g, cha
                 if (rn && !strcmp(rn, ROLE_NAMES[k].name))
                     bit = ROLE_NAMES[k].bit;
             if (!bit) {
-                rc = GERR("genesis account %zu: unknown role \"%s\" (operator, shadow_centre, validator, "
-                          "participant)",
-                          i, rn ? rn : "?");
+                rc = GERR(
+                    "genesis account %zu: unknown role \"%s\" (operator, shadow_centre, validator, "
+                    "participant)",
+                    i, rn ? rn : "?");
                 goto out;
             }
             ga->roles |= bit;
@@ -308,7 +318,8 @@ int node_genesis_write(const char *path, const struct node_genesis *g)
     if (!root || !vals || !accs)
         goto out;
     json_object_set_new(root, "chain_id", json_string(g->chain_id));
-    json_object_set_new(root, "engine", json_string(g->engine == CONS_ENGINE_PBFT ? "pbft" : "raft"));
+    json_object_set_new(root, "engine",
+                        json_string(g->engine == CONS_ENGINE_PBFT ? "pbft" : "raft"));
     json_object_set_new(root, "time_ms", json_integer((json_int_t)g->time_ms));
     for (size_t i = 0; i < g->nvalidators; i++) {
         json_t *v = json_object();
@@ -351,7 +362,8 @@ void node_genesis_deinit(struct node_genesis *g)
     g->naccounts = 0;
 }
 
-void node_genesis_to_chain(const struct node_genesis *g, struct chain_genesis *out, struct chain_validator *vals)
+void node_genesis_to_chain(const struct node_genesis *g, struct chain_genesis *out,
+                           struct chain_validator *vals)
 {
     for (size_t i = 0; i < g->nvalidators; i++) {
         memcpy(vals[i].key, g->validators[i].key, CHAIN_PK_BYTES);
@@ -366,7 +378,8 @@ void node_genesis_to_chain(const struct node_genesis *g, struct chain_genesis *o
     out->nvalidators = g->nvalidators;
 }
 
-int node_genesis_validator_index(const struct node_genesis *g, const uint8_t key[static CHAIN_PK_BYTES])
+int node_genesis_validator_index(const struct node_genesis *g,
+                                 const uint8_t key[static CHAIN_PK_BYTES])
 {
     for (size_t i = 0; i < g->nvalidators; i++)
         if (!memcmp(g->validators[i].key, key, CHAIN_PK_BYTES))
@@ -397,12 +410,13 @@ int node_key_write(const char *path, const uint8_t sk[static CHAIN_SK_BYTES])
     return NODE_ERR_OK;
 }
 
-int node_key_read(const char *path, uint8_t pk[static CHAIN_PK_BYTES], uint8_t sk[static CHAIN_SK_BYTES], char *err,
-                  size_t errlen)
+int node_key_read(const char *path, uint8_t pk[static CHAIN_PK_BYTES],
+                  uint8_t sk[static CHAIN_SK_BYTES], char *err, size_t errlen)
 {
     struct stat st;
     if (stat(path, &st) != 0)
-        return fail_msg(err, errlen, NODE_ERR_IO, "cannot open key file %s: %s", path, strerror(errno));
+        return fail_msg(err, errlen, NODE_ERR_IO, "cannot open key file %s: %s", path,
+                        strerror(errno));
     if (st.st_mode & 077)
         return fail_msg(err, errlen, NODE_ERR_BAD_KEY,
                         "key file %s is readable by others (mode %03o); run: chmod 600 %s", path,
@@ -418,14 +432,15 @@ int node_key_read(const char *path, uint8_t pk[static CHAIN_PK_BYTES], uint8_t s
     memset(text, 0, len);
     free(text);
     if (!ok)
-        return fail_msg(err, errlen, NODE_ERR_BAD_KEY, "key file %s must hold 128 lower-case hex characters", path);
+        return fail_msg(err, errlen, NODE_ERR_BAD_KEY,
+                        "key file %s must hold 128 lower-case hex characters", path);
     uint8_t pk2[CHAIN_PK_BYTES], sk2[CHAIN_SK_BYTES];
     chain_keypair_from_seed(pk2, sk2, sk);
     ok = !memcmp(pk2, sk + 32, CHAIN_PK_BYTES);
     memset(sk2, 0, sizeof sk2);
     if (!ok)
-        return fail_msg(err, errlen, NODE_ERR_BAD_KEY, "key file %s is damaged: its public half does not match",
-                        path);
+        return fail_msg(err, errlen, NODE_ERR_BAD_KEY,
+                        "key file %s is damaged: its public half does not match", path);
     memcpy(pk, pk2, CHAIN_PK_BYTES);
     return NODE_ERR_OK;
 }
@@ -446,15 +461,16 @@ void node_config_defaults(struct node_config *c)
 
 #define CERR(...) fail_msg(err, errlen, NODE_ERR_BAD_CONFIG, __VA_ARGS__)
 
-static int get_path(json_t *root, const char *key, const char *base, char *out, bool required, char *err,
-                    size_t errlen)
+static int get_path(json_t *root, const char *key, const char *base, char *out, bool required,
+                    char *err, size_t errlen)
 {
     json_t *v = json_object_get(root, key);
     if (!v)
         return required ? CERR("config needs \"%s\" (a path)", key) : NODE_ERR_OK;
     const char *s = json_string_value(v);
     if (!s || !*s || strlen(s) + strlen(base) + 2 > NODE_PATH_MAX)
-        return CERR("config \"%s\" must be a non-empty path shorter than %u bytes", key, NODE_PATH_MAX);
+        return CERR("config \"%s\" must be a non-empty path shorter than %u bytes", key,
+                    NODE_PATH_MAX);
     size_t bl = strlen(base), sl = strlen(s);
     if (s[0] == '/' || !bl) {
         memcpy(out, s, sl + 1);
@@ -466,21 +482,22 @@ static int get_path(json_t *root, const char *key, const char *base, char *out, 
     return NODE_ERR_OK;
 }
 
-static int get_uint(json_t *root, const char *key, uint64_t lo, uint64_t hi, uint64_t *out, char *err, size_t errlen)
+static int get_uint(json_t *root, const char *key, uint64_t lo, uint64_t hi, uint64_t *out,
+                    char *err, size_t errlen)
 {
     json_t *v = json_object_get(root, key);
     if (!v)
         return NODE_ERR_OK;
     if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) < lo ||
         (uint64_t)json_integer_value(v) > hi)
-        return CERR("config \"%s\" must be an integer from %llu to %llu", key, (unsigned long long)lo,
-                    (unsigned long long)hi);
+        return CERR("config \"%s\" must be an integer from %llu to %llu", key,
+                    (unsigned long long)lo, (unsigned long long)hi);
     *out = (uint64_t)json_integer_value(v);
     return NODE_ERR_OK;
 }
 
-int node_config_parse(const char *text, size_t len, const char *base_dir, struct node_config *c, char *err,
-                      size_t errlen)
+int node_config_parse(const char *text, size_t len, const char *base_dir, struct node_config *c,
+                      char *err, size_t errlen)
 {
     json_error_t je;
     char bad[64];
@@ -489,9 +506,10 @@ int node_config_parse(const char *text, size_t len, const char *base_dir, struct
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!root)
         return CERR("config is not valid JSON: %s (line %d)", je.text, je.line);
-    static const char *const keys[] = {"genesis",        "key_file",      "data_dir",        "p2p_listen",
-                                       "rpc_listen",     "tick_ms",       "heartbeat_ms",    "block_max_txs", "batch_ms",
-                                       "verify_threads", "mempool_max_txs", "mempool_max_bytes", "no_sync"};
+    static const char *const keys[] = {
+        "genesis",         "key_file",          "data_dir",      "p2p_listen", "rpc_listen",
+        "tick_ms",         "heartbeat_ms",      "block_max_txs", "batch_ms",   "verify_threads",
+        "mempool_max_txs", "mempool_max_bytes", "no_sync"};
     if (!json_is_object(root)) {
         rc = CERR("config must be a JSON object");
         goto out;

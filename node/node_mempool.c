@@ -5,8 +5,8 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,26 +122,26 @@ struct mp_tx {
     uint64_t nonce;
     uint8_t *bytes;
     size_t len;
-    bool admitted;              /* false while being verified */
-    atomic_bool verified;       /* set by the loop: the signature is known good (sigcache
-                                   or a committed block), the worker only decodes */
+    bool admitted;        /* false while being verified */
+    atomic_bool verified; /* set by the loop: the signature is known good (sigcache
+                             or a committed block), the worker only decodes */
     struct mp_acct *acct;
-    uint64_t admitted_ms;       /* monotonic, for re-gossip */
-    struct mp_tx *prev, *next;  /* arrival order of admitted txs */
+    uint64_t admitted_ms;      /* monotonic, for re-gossip */
+    struct mp_tx *prev, *next; /* arrival order of admitted txs */
 };
 
 struct mp_acct {
     uint8_t pk[CHAIN_PK_BYTES];
-    uint64_t committed;         /* committed nonce as of nonce_epoch */
+    uint64_t committed; /* committed nonce as of nonce_epoch */
     uint64_t nonce_epoch;
-    uint64_t sel;               /* selection that took this account */
-    struct mp_tx **txs;         /* sorted by nonce */
+    uint64_t sel;       /* selection that took this account */
+    struct mp_tx **txs; /* sorted by nonce */
     size_t n, cap;
 };
 
 struct mp_job {
     struct mp_job *next;
-    struct mp_tx *tx;           /* owned by the pool table while pending */
+    struct mp_tx *tx; /* owned by the pool table while pending */
     void *tag;
     int rc;
 };
@@ -412,11 +412,12 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     handle_done(arg);
 }
 
-int node_mempool_open(struct node_mempool **out, struct event_base *base, const struct node_mempool_cfg *cfg)
+int node_mempool_open(struct node_mempool **out, struct event_base *base,
+                      const struct node_mempool_cfg *cfg)
 {
     *out = NULL;
-    if (!cfg->reg || !cfg->chain_id || strlen(cfg->chain_id) > CHAIN_CHAIN_ID_MAX_BYTES || cfg->threads == 0 ||
-        cfg->max_txs == 0 || cfg->max_bytes == 0)
+    if (!cfg->reg || !cfg->chain_id || strlen(cfg->chain_id) > CHAIN_CHAIN_ID_MAX_BYTES ||
+        cfg->threads == 0 || cfg->max_txs == 0 || cfg->max_bytes == 0)
         return CHAIN_ERR_INVALID_ARG;
     struct node_mempool *mp = calloc(1, sizeof *mp);
     if (!mp)
@@ -503,8 +504,8 @@ void node_mempool_close(struct node_mempool *mp)
     free(mp);
 }
 
-int node_mempool_submit(struct node_mempool *mp, const uint8_t *tx, size_t len, uint8_t hash[CHAIN_HASH_BYTES],
-                        void *tag)
+int node_mempool_submit(struct node_mempool *mp, const uint8_t *tx, size_t len,
+                        uint8_t hash[CHAIN_HASH_BYTES], void *tag)
 {
     chain_hash(hash, CHAIN_TAG_TX, tx, len);
     if (len == 0 || len > CHAIN_TX_MAX_BYTES)
@@ -559,7 +560,8 @@ static void refresh_all(struct node_mempool *mp)
     }
 }
 
-size_t node_mempool_select(struct node_mempool *mp, size_t max, size_t max_bytes, const uint8_t **txs, size_t *lens)
+size_t node_mempool_select(struct node_mempool *mp, size_t max, size_t max_bytes,
+                           const uint8_t **txs, size_t *lens)
 {
     size_t n = 0, bytes = 0;
     uint64_t sel = ++mp->sel;
@@ -584,7 +586,8 @@ size_t node_mempool_select(struct node_mempool *mp, size_t max, size_t max_bytes
     return n;
 }
 
-void node_mempool_committed(struct node_mempool *mp, const uint8_t (*hashes)[CHAIN_HASH_BYTES], size_t n)
+void node_mempool_committed(struct node_mempool *mp, const uint8_t (*hashes)[CHAIN_HASH_BYTES],
+                            size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         struct mp_tx *t = tab_get(&mp->txs, hashes[i]);
@@ -615,7 +618,8 @@ uint64_t node_mempool_oldest_age_ms(const struct node_mempool *mp)
     return mp->head ? mono_ms() - mp->head->admitted_ms : 0;
 }
 
-void node_mempool_mark_verified(struct node_mempool *mp, const uint8_t (*hashes)[CHAIN_HASH_BYTES], size_t n)
+void node_mempool_mark_verified(struct node_mempool *mp, const uint8_t (*hashes)[CHAIN_HASH_BYTES],
+                                size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         struct mp_tx *t = tab_get(&mp->txs, hashes[i]);

@@ -30,13 +30,13 @@ struct event_base;
 struct node_mempool;
 
 struct node_mempool_cfg {
-    const struct chain_registry *reg;  /* read by the workers: must not change while open */
-    const char *chain_id;              /* copied */
-    struct chain_sigcache *sigcache;   /* optional; touched on the loop thread only */
+    const struct chain_registry *reg; /* read by the workers: must not change while open */
+    const char *chain_id;             /* copied */
+    struct chain_sigcache *sigcache;  /* optional; touched on the loop thread only */
     size_t max_txs;
     size_t max_bytes;
-    unsigned threads;                  /* verification workers, >= 1 */
-    uint64_t max_nonce_ahead;          /* accept nonces < committed + this; 0: 1024 */
+    unsigned threads;         /* verification workers, >= 1 */
+    uint64_t max_nonce_ahead; /* accept nonces < committed + this; 0: 1024 */
     /* The committed nonce of an account (0 for an unknown one).  Called on
      * the loop, at most once per account per committed block. */
     int (*account_nonce)(void *ctx, const uint8_t pk[CHAIN_PK_BYTES], uint64_t *nonce /* OUT */);
@@ -64,17 +64,19 @@ int node_mempool_submit(struct node_mempool *mp, const uint8_t *tx, size_t len,
  * nonce order from its committed nonce without gaps, accounts in the order
  * their first waiting transaction arrived.  txs[i] stays valid until the
  * next call that changes the pool.  Returns the count. */
-size_t node_mempool_select(struct node_mempool *mp, size_t max, size_t max_bytes, const uint8_t **txs /* OUT */,
-                           size_t *lens /* OUT */);
+size_t node_mempool_select(struct node_mempool *mp, size_t max, size_t max_bytes,
+                           const uint8_t **txs /* OUT */, size_t *lens /* OUT */);
 
 /* A block committed: drop its transactions; committed nonces are re-read
  * (account_nonce) before the next selection, and transactions whose nonce
  * is now used are dropped then. */
-void node_mempool_committed(struct node_mempool *mp, const uint8_t (*hashes)[CHAIN_HASH_BYTES], size_t n);
+void node_mempool_committed(struct node_mempool *mp, const uint8_t (*hashes)[CHAIN_HASH_BYTES],
+                            size_t n);
 
 /* A block executed here verified these transactions' signatures (they are
  * in the sigcache now): queued copies are only decoded, not checked again. */
-void node_mempool_mark_verified(struct node_mempool *mp, const uint8_t (*hashes)[CHAIN_HASH_BYTES], size_t n);
+void node_mempool_mark_verified(struct node_mempool *mp, const uint8_t (*hashes)[CHAIN_HASH_BYTES],
+                                size_t n);
 
 /* Call fn for admitted transactions that have waited at least min_age_ms,
  * oldest first, at most max of them (re-gossip: to a peer that just came up,
@@ -86,9 +88,9 @@ size_t node_mempool_each(struct node_mempool *mp, uint64_t min_age_ms, size_t ma
 uint64_t node_mempool_oldest_age_ms(const struct node_mempool *mp);
 
 bool node_mempool_has(const struct node_mempool *mp, const uint8_t hash[CHAIN_HASH_BYTES]);
-size_t node_mempool_count(const struct node_mempool *mp);    /* admitted */
-size_t node_mempool_pending(const struct node_mempool *mp);  /* being verified */
-size_t node_mempool_bytes(const struct node_mempool *mp);    /* admitted + pending */
+size_t node_mempool_count(const struct node_mempool *mp);   /* admitted */
+size_t node_mempool_pending(const struct node_mempool *mp); /* being verified */
+size_t node_mempool_bytes(const struct node_mempool *mp);   /* admitted + pending */
 
 /* Block until every queued verification has been handled on the loop (tests). */
 void node_mempool_drain(struct node_mempool *mp);

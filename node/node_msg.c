@@ -65,12 +65,14 @@ static int check(const Gl__NodeMsg *m)
         return CHAIN_ERR_OK;
     case GL__NODE_MSG__KIND_STATUS:
         if (m->status->hash.len != CHAIN_HASH_BYTES)
-            return m->status->hash.len ? CHAIN_ERR_DECODE_BAD_LENGTH : CHAIN_ERR_DECODE_MISSING_FIELD;
+            return m->status->hash.len ? CHAIN_ERR_DECODE_BAD_LENGTH
+                                       : CHAIN_ERR_DECODE_MISSING_FIELD;
         return CHAIN_ERR_OK;
     case GL__NODE_MSG__KIND_GET_BLOCKS:
         if (m->get_blocks->from == 0 || m->get_blocks->max == 0)
             return CHAIN_ERR_DECODE_MISSING_FIELD;
-        return m->get_blocks->max <= NODE_MSG_MAX_BLOCKS ? CHAIN_ERR_OK : CHAIN_ERR_DECODE_BAD_VALUE;
+        return m->get_blocks->max <= NODE_MSG_MAX_BLOCKS ? CHAIN_ERR_OK
+                                                         : CHAIN_ERR_DECODE_BAD_VALUE;
     case GL__NODE_MSG__KIND_BLOCKS: {
         const Gl__Blocks *b = m->blocks;
         if (b->n_blocks == 0)
@@ -123,7 +125,8 @@ int node_msg_encode_cons(const uint8_t *data, size_t len, uint8_t **out, size_t 
     return chain_pb_pack(&m.base, out, out_len);
 }
 
-int node_msg_encode_txs(const uint8_t *const *txs, const size_t *lens, size_t n, uint8_t **out, size_t *out_len)
+int node_msg_encode_txs(const uint8_t *const *txs, const size_t *lens, size_t n, uint8_t **out,
+                        size_t *out_len)
 {
     if (n == 0 || n > NODE_MSG_MAX_TXS)
         return CHAIN_ERR_INVALID_ARG;
@@ -145,8 +148,8 @@ int node_msg_encode_txs(const uint8_t *const *txs, const size_t *lens, size_t n,
     return rc;
 }
 
-int node_msg_encode_status(uint64_t height, const uint8_t hash[static CHAIN_HASH_BYTES], uint8_t **out,
-                           size_t *out_len)
+int node_msg_encode_status(uint64_t height, const uint8_t hash[static CHAIN_HASH_BYTES],
+                           uint8_t **out, size_t *out_len)
 {
     Gl__SyncStatus s = GL__SYNC_STATUS__INIT;
     s.height = height;
@@ -172,7 +175,8 @@ int node_msg_encode_get_blocks(uint64_t from, uint32_t max, uint8_t **out, size_
 }
 
 /* Fill pc from c; sigs and ptrs have room for CONS_NODES_MAX. */
-static void cert_to_pb(const struct cons_cert *c, Gl__Cert *pc, Gl__CertSig *sigs, Gl__CertSig **ptrs)
+static void cert_to_pb(const struct cons_cert *c, Gl__Cert *pc, Gl__CertSig *sigs,
+                       Gl__CertSig **ptrs)
 {
     gl__cert__init(pc);
     pc->height = c->height;

@@ -15,8 +15,8 @@
 #include "node.pb-c.h"
 #include "node_err.h"
 
-#define NODE_MSG_MAX_BYTES (16u << 20)  /* == NODE_NET_MAX_FRAME */
-#define NODE_MSG_MAX_TXS 4096u          /* transactions in one gossip batch */
+#define NODE_MSG_MAX_BYTES  (16u << 20) /* == NODE_NET_MAX_FRAME */
+#define NODE_MSG_MAX_TXS    4096u       /* transactions in one gossip batch */
 #define NODE_MSG_MAX_BLOCKS 64u         /* blocks asked for or sent in one sync message */
 #define NODE_MSG_SYNC_BYTES (8u << 20)  /* a server stops adding blocks past this */
 
@@ -45,18 +45,21 @@ void node_msg_deinit(struct node_msg *m); /* accepts an empty message */
 int node_cert_from_pb(const Gl__Cert *pc, struct cons_cert *out /* OUT */) NODE_MUST_USE;
 
 /* Encoders: *out is malloc'd.  Errors: NOMEM, INVALID_ARG (over a limit). */
-int node_msg_encode_cons(const uint8_t *data, size_t len, uint8_t **out, size_t *out_len) NODE_MUST_USE;
+int node_msg_encode_cons(const uint8_t *data, size_t len, uint8_t **out,
+                         size_t *out_len) NODE_MUST_USE;
 int node_msg_encode_txs(const uint8_t *const *txs, const size_t *lens, size_t n, uint8_t **out,
                         size_t *out_len) NODE_MUST_USE;
-int node_msg_encode_status(uint64_t height, const uint8_t hash[static CHAIN_HASH_BYTES], uint8_t **out,
-                           size_t *out_len) NODE_MUST_USE;
-int node_msg_encode_get_blocks(uint64_t from, uint32_t max, uint8_t **out, size_t *out_len) NODE_MUST_USE;
+int node_msg_encode_status(uint64_t height, const uint8_t hash[static CHAIN_HASH_BYTES],
+                           uint8_t **out, size_t *out_len) NODE_MUST_USE;
+int node_msg_encode_get_blocks(uint64_t from, uint32_t max, uint8_t **out,
+                               size_t *out_len) NODE_MUST_USE;
 struct node_cblock {
     const uint8_t *block;
     size_t len;
     struct cons_cert cert;
 };
-int node_msg_encode_blocks(const struct node_cblock *b, size_t n, uint8_t **out, size_t *out_len) NODE_MUST_USE;
+int node_msg_encode_blocks(const struct node_cblock *b, size_t n, uint8_t **out,
+                           size_t *out_len) NODE_MUST_USE;
 
 /* A certificate alone (the node's store).  Errors as above. */
 int node_cert_encode(const struct cons_cert *c, uint8_t **out, size_t *out_len) NODE_MUST_USE;

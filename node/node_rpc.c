@@ -37,7 +37,8 @@ static int op_status(void *ctx, json_t *obj)
         chain_hex(hex, v.gen->validators[i].key, CHAIN_PK_BYTES);
         json_array_append_new(vals, json_string(hex));
     }
-    json_object_set_new(obj, "engine", json_string(v.gen->engine == CONS_ENGINE_PBFT ? "pbft" : "raft"));
+    json_object_set_new(obj, "engine",
+                        json_string(v.gen->engine == CONS_ENGINE_PBFT ? "pbft" : "raft"));
     json_object_set_new(obj, "validators", vals);
     json_object_set_new(obj, "peers", json_integer((json_int_t)node_net_peers_up(v.net)));
     chain_hex(hex, v.pk, CHAIN_PK_BYTES);
@@ -51,16 +52,19 @@ static int op_status(void *ctx, json_t *obj)
         json_object_set_new(obj, "leader", json_integer(st.leader));
         json_object_set_new(obj, "term", json_integer((json_int_t)st.term));
         json_object_set_new(obj, "consensus_committed", json_integer((json_int_t)st.committed));
-        json_object_set_new(obj, "evidence", json_integer((json_int_t)cons_evidence(v.cons, NULL, 0)));
+        json_object_set_new(obj, "evidence",
+                            json_integer((json_int_t)cons_evidence(v.cons, NULL, 0)));
         json_object_set_new(obj, "consensus_refused", json_integer((json_int_t)v.cons_refused));
     }
     json_object_set_new(obj, "txs_committed", json_integer((json_int_t)v.txs_committed));
     json_t *ref = json_object();
     for (int i = 0; i < NODE_REFUSAL_KINDS && v.refusals[i].count; i++)
-        json_object_set_new(ref, node_err_name(v.refusals[i].code), json_integer((json_int_t)v.refusals[i].count));
+        json_object_set_new(ref, node_err_name(v.refusals[i].code),
+                            json_integer((json_int_t)v.refusals[i].count));
     json_object_set_new(obj, "mempool_refusals", ref);
     json_object_set_new(obj, "mempool", json_integer((json_int_t)node_mempool_count(v.mp)));
-    json_object_set_new(obj, "mempool_pending", json_integer((json_int_t)node_mempool_pending(v.mp)));
+    json_object_set_new(obj, "mempool_pending",
+                        json_integer((json_int_t)node_mempool_pending(v.mp)));
     return 0;
 }
 
@@ -85,7 +89,8 @@ static const char *op_err_name(void *ctx, int code)
     return node_err_name(code);
 }
 
-int node_rpc_open(struct node_rpc **out, struct event_base *base, struct node *n, const char *host, uint16_t port)
+int node_rpc_open(struct node_rpc **out, struct event_base *base, struct node *n, const char *host,
+                  uint16_t port)
 {
     struct node_rpc *r = calloc(1, sizeof *r);
     *out = NULL;
@@ -125,12 +130,14 @@ struct node_rpc {
     int unused;
 };
 
-int node_rpc_open(struct node_rpc **out, struct event_base *base, struct node *n, const char *host, uint16_t port)
+int node_rpc_open(struct node_rpc **out, struct event_base *base, struct node *n, const char *host,
+                  uint16_t port)
 {
     (void)base;
     (void)n;
     *out = NULL;
-    fprintf(stderr, "gridnode: this build has no RPC server (rpc/ missing); cannot serve %s:%u\n", host, port);
+    fprintf(stderr, "gridnode: this build has no RPC server (rpc/ missing); cannot serve %s:%u\n",
+            host, port);
     return NODE_ERR_IO;
 }
 uint16_t node_rpc_port(const struct node_rpc *r)

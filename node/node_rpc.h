@@ -25,8 +25,8 @@ struct node_rpc_view {
     struct chain *chain;
     const struct node_genesis *gen;
     const uint8_t *pk;
-    int self;              /* validator index, -1: observer */
-    struct cons *cons;     /* NULL for observers */
+    int self;          /* validator index, -1: observer */
+    struct cons *cons; /* NULL for observers */
     struct node_mempool *mp;
     struct node_net *net;
     struct node_store *store;

@@ -26,13 +26,13 @@
 #define NODE_HAVE_MARKET 1
 #endif
 
-#define PEND_MAX 4
-#define PEERS_TRACKED 256u
+#define PEND_MAX        4
+#define PEERS_TRACKED   256u
 #define SYNC_TIMEOUT_MS 3000u
-#define STATUS_MS 500u
-#define REGOSSIP_MS 3000u
-#define TAG_LOCAL ((void *)1)  /* submitted here (RPC): gossip it */
-#define TAG_PEER ((void *)2)   /* gossiped to us: do not gossip again */
+#define STATUS_MS       500u
+#define REGOSSIP_MS     3000u
+#define TAG_LOCAL       ((void *)1) /* submitted here (RPC): gossip it */
+#define TAG_PEER        ((void *)2) /* gossiped to us: do not gossip again */
 
 struct node {
     struct event_base *base;
@@ -40,7 +40,7 @@ struct node {
     struct node_run_opts opts;
     struct node_genesis gen;
     uint8_t pk[CHAIN_PK_BYTES], sk[CHAIN_SK_BYTES];
-    int self;                         /* validator index, -1: observer */
+    int self; /* validator index, -1: observer */
     uint8_t keys[CONS_NODES_MAX][CONS_KEY_BYTES];
     struct chain chain;
     struct chain_sigcache sigcache;
@@ -160,7 +160,8 @@ static bool c_block_hash(void *ctx, const uint8_t *block, size_t len, uint8_t ou
 
 static void send_frame(struct node *n, uint32_t peer, const uint8_t *buf, size_t len)
 {
-    if (node_net_peer_up(n->net, peer) && node_net_send(n->net, peer, buf, len) && n->opts.verbose > 1)
+    if (node_net_peer_up(n->net, peer) && node_net_send(n->net, peer, buf, len) &&
+        n->opts.verbose > 1)
         logf_("cannot send %zu bytes to peer %u", len, peer); /* the transport logged why */
 }
 
@@ -261,7 +262,8 @@ static void after_commit(struct node *n, const struct chain_exec_result *r)
 
 /* Apply block bytes at head + 1, reusing a pending execution of the same
  * hash.  Errors: any chain_err of execution or commit. */
-static int apply_block(struct node *n, const uint8_t *data, size_t len, const uint8_t hash[CHAIN_HASH_BYTES])
+static int apply_block(struct node *n, const uint8_t *data, size_t len,
+                       const uint8_t hash[CHAIN_HASH_BYTES])
 {
     struct pend *p = pend_find(n, hash);
     int rc;
@@ -295,19 +297,24 @@ static void apply_committed(struct node *n, const struct cons_commit *cm)
     uint64_t h = cm->block.height;
     if (h <= n->chain.head.height) { /* applied already (sync got there first) */
         uint8_t have[CHAIN_HASH_BYTES];
-        if (stored_hash(n, h, have) == CHAIN_ERR_OK && memcmp(have, cm->block.hash, CHAIN_HASH_BYTES))
-            fatal(n, "the engine committed a block at height %" PRIu64 " that differs from the stored one", h);
+        if (stored_hash(n, h, have) == CHAIN_ERR_OK &&
+            memcmp(have, cm->block.hash, CHAIN_HASH_BYTES))
+            fatal(n,
+                  "the engine committed a block at height %" PRIu64
+                  " that differs from the stored one",
+                  h);
         return;
     }
     if (h != n->chain.head.height + 1) {
-        logf_("engine committed height %" PRIu64 " but the chain is at %" PRIu64 "; waiting for sync", h,
-              n->chain.head.height);
+        logf_("engine committed height %" PRIu64 " but the chain is at %" PRIu64
+              "; waiting for sync",
+              h, n->chain.head.height);
         return;
     }
     int rc = apply_block(n, cm->block.data, cm->block.len, cm->block.hash);
     if (rc)
-        fatal(n, "a certified block at height %" PRIu64 " does not apply here: %s (%s)", h, chain_err_name(rc),
-              chain_strerror(rc));
+        fatal(n, "a certified block at height %" PRIu64 " does not apply here: %s (%s)", h,
+              chain_err_name(rc), chain_strerror(rc));
 }
 
 /* ---- the engine ---- */
@@ -318,7 +325,8 @@ static bool execute_one(struct node *n, const struct cons_block *b)
 {
     if (b->height <= n->chain.head.height) {
         uint8_t have[CHAIN_HASH_BYTES];
-        return stored_hash(n, b->height, have) == CHAIN_ERR_OK && !memcmp(have, b->hash, CHAIN_HASH_BYTES);
+        return stored_hash(n, b->height, have) == CHAIN_ERR_OK &&
+               !memcmp(have, b->hash, CHAIN_HASH_BYTES);
     }
     if (pend_find(n, b->hash))
         return true;
@@ -326,7 +334,8 @@ static bool execute_one(struct node *n, const struct cons_block *b)
     int rc = chain_exec_block(&n->chain, b->data, b->len, &p->r);
     if (rc) {
         if (n->opts.verbose)
-            logf_("block %" PRIu64 " from the proposer does not execute: %s", b->height, chain_err_name(rc));
+            logf_("block %" PRIu64 " from the proposer does not execute: %s", b->height,
+                  chain_err_name(rc));
         return false;
     }
     if (memcmp(p->r.block_hash, b->hash, CHAIN_HASH_BYTES)) {
@@ -381,7 +390,8 @@ static void schedule_propose(struct node *n, uint64_t delay_ms)
 {
     if (event_pending(n->propose_ev, EV_TIMEOUT, NULL))
         return;
-    struct timeval tv = {.tv_sec = (time_t)(delay_ms / 1000), .tv_usec = (suseconds_t)(delay_ms % 1000) * 1000};
+    struct timeval tv = {.tv_sec = (time_t)(delay_ms / 1000),
+                         .tv_usec = (suseconds_t)(delay_ms % 1000) * 1000};
     event_add(n->propose_ev, &tv);
 }
 
@@ -410,7 +420,8 @@ static void maybe_propose(struct node *n)
     if (!txs || !lens)
         goto out;
     size_t k = node_mempool_select(n->mp, max, CHAIN_BLOCK_MAX_BYTES / 2, txs, lens);
-    if (!k && waiting && (!n->cfg->heartbeat_ms || mono_ms() - n->last_block_ms < n->cfg->heartbeat_ms))
+    if (!k && waiting &&
+        (!n->cfg->heartbeat_ms || mono_ms() - n->last_block_ms < n->cfg->heartbeat_ms))
         goto out; /* only gapped nonces wait */
     uint64_t t = now_ms();
     if (t < n->chain.head.time_ms)
@@ -455,8 +466,8 @@ static int open_engine(struct node *n)
     rc = cons_open(&n->cons, &n->ccfg, &d.disk);
     node_store_disk_free(&d);
     if (rc)
-        logf_("cannot start the %s engine from its persisted state: %s", n->gen.engine == CONS_ENGINE_RAFT ? "raft" : "pbft",
-              cons_strerror(rc));
+        logf_("cannot start the %s engine from its persisted state: %s",
+              n->gen.engine == CONS_ENGINE_RAFT ? "raft" : "pbft", cons_strerror(rc));
     return rc;
 }
 
@@ -505,7 +516,8 @@ static void maybe_sync(struct node *n)
     free(buf);
     n->sync_deadline_ms = mono_ms() + SYNC_TIMEOUT_MS;
     if (n->opts.verbose)
-        logf_("sync: asking peer %u for blocks from %" PRIu64 " (it is at %" PRIu64 ")", who, head + 1, best);
+        logf_("sync: asking peer %u for blocks from %" PRIu64 " (it is at %" PRIu64 ")", who,
+              head + 1, best);
 }
 
 static void serve_blocks(struct node *n, uint32_t peer, uint64_t from, uint32_t max)
@@ -515,7 +527,8 @@ static void serve_blocks(struct node *n, uint32_t peer, uint64_t from, uint32_t 
     MDB_txn *txn;
     if (from > n->chain.head.height || mdb_txn_begin(n->chain.store.env, NULL, MDB_RDONLY, &txn))
         return;
-    for (uint64_t h = from; h <= n->chain.head.height && k < max && bytes < NODE_MSG_SYNC_BYTES; h++) {
+    for (uint64_t h = from; h <= n->chain.head.height && k < max && bytes < NODE_MSG_SYNC_BYTES;
+         h++) {
         if (chain_block_get(&n->chain, txn, h, &cb[k].block, &cb[k].len) ||
             node_store_get_cert(&n->store, h, &cb[k].cert))
             break;
@@ -544,17 +557,19 @@ static void on_blocks(struct node *n, uint32_t peer, const Gl__Blocks *bl)
             continue;
         if (cert.height != n->chain.head.height + 1)
             break;
-        if (!header_hash(cb->block.data, cb->block.len, hash) || memcmp(hash, cert.hash, CHAIN_HASH_BYTES) ||
-            cons_cert_check(n->gen.engine, (uint32_t)n->gen.nvalidators, (const uint8_t(*)[CONS_KEY_BYTES])n->keys,
-                            &cert, c_verify, NULL) != CONS_ERR_OK) {
-            logf_("sync: peer %u sent block %" PRIu64 " whose certificate does not check; ignored", peer,
-                  cert.height);
+        if (!header_hash(cb->block.data, cb->block.len, hash) ||
+            memcmp(hash, cert.hash, CHAIN_HASH_BYTES) ||
+            cons_cert_check(n->gen.engine, (uint32_t)n->gen.nvalidators,
+                            (const uint8_t(*)[CONS_KEY_BYTES])n->keys, &cert, c_verify,
+                            NULL) != CONS_ERR_OK) {
+            logf_("sync: peer %u sent block %" PRIu64 " whose certificate does not check; ignored",
+                  peer, cert.height);
             break;
         }
         int rc = apply_block(n, cb->block.data, cb->block.len, hash);
         if (rc) {
-            logf_("sync: certified block %" PRIu64 " from peer %u does not apply: %s", cert.height, peer,
-                  chain_err_name(rc));
+            logf_("sync: certified block %" PRIu64 " from peer %u does not apply: %s", cert.height,
+                  peer, chain_err_name(rc));
             break;
         }
         if ((rc = node_store_put_cert(&n->store, &cert))) {
@@ -564,8 +579,8 @@ static void on_blocks(struct node *n, uint32_t peer, const Gl__Blocks *bl)
     }
     if (n->chain.head.height > before) {
         if (n->opts.verbose || n->chain.head.height / 64 != before / 64)
-            logf_("sync: applied blocks %" PRIu64 "..%" PRIu64 " from peer %u", before + 1, n->chain.head.height,
-                  peer);
+            logf_("sync: applied blocks %" PRIu64 "..%" PRIu64 " from peer %u", before + 1,
+                  n->chain.head.height, peer);
         n->sync_deadline_ms = 0;
         /* PBFT trusts an application that is ahead only when it opens:
          * restart the engine from its persisted state past the gap */
@@ -614,7 +629,8 @@ static void on_frame(void *ctx, uint32_t peer, const uint8_t *buf, size_t len)
     case NODE_MSG_TXS:
         for (size_t i = 0; i < m.pb->txs->n_txs; i++) {
             uint8_t h[CHAIN_HASH_BYTES];
-            if (node_mempool_submit(n->mp, m.pb->txs->txs[i].data, m.pb->txs->txs[i].len, h, TAG_PEER))
+            if (node_mempool_submit(n->mp, m.pb->txs->txs[i].data, m.pb->txs->txs[i].len, h,
+                                    TAG_PEER))
                 n->refused++;
         }
         break;
@@ -626,9 +642,7 @@ static void on_frame(void *ctx, uint32_t peer, const uint8_t *buf, size_t len)
     case NODE_MSG_GET_BLOCKS:
         serve_blocks(n, peer, m.pb->get_blocks->from, m.pb->get_blocks->max);
         break;
-    case NODE_MSG_BLOCKS:
-        on_blocks(n, peer, m.pb->blocks);
-        break;
+    case NODE_MSG_BLOCKS: on_blocks(n, peer, m.pb->blocks); break;
     }
     node_msg_deinit(&m);
 }
@@ -644,8 +658,7 @@ static void on_peer(void *ctx, uint32_t peer, bool up)
         gossip_flush(n, -1);
         node_mempool_each(n->mp, 0, SIZE_MAX, gossip_add, n);
         gossip_flush(n, (int)peer);
-    }
-    else if (peer < PEERS_TRACKED)
+    } else if (peer < PEERS_TRACKED)
         n->peer_height[peer] = 0;
 }
 
@@ -720,7 +733,8 @@ static void on_result(void *ctx, const uint8_t hash[CHAIN_HASH_BYTES], int rc, v
         if (tag == TAG_LOCAL && (n->opts.verbose || n->local_refused++ < 20)) {
             char hx[65];
             chain_hex(hx, hash, CHAIN_HASH_BYTES);
-            logf_("mempool refused submitted transaction %.16s after verification: %s", hx, node_err_name(rc));
+            logf_("mempool refused submitted transaction %.16s after verification: %s", hx,
+                  node_err_name(rc));
         }
     } else if (n->cons) {
         schedule_propose(n, 0); /* after every verdict of this round is in */
@@ -734,7 +748,8 @@ static void gossip_flush(struct node *n, int peer)
         size_t k = n->g_n - off < NODE_MSG_MAX_TXS ? n->g_n - off : NODE_MSG_MAX_TXS;
         uint8_t *buf;
         size_t len;
-        if (node_msg_encode_txs((const uint8_t *const *)n->g_tx + off, n->g_len + off, k, &buf, &len) == 0) {
+        if (node_msg_encode_txs((const uint8_t *const *)n->g_tx + off, n->g_len + off, k, &buf,
+                                &len) == 0) {
             if (peer < 0)
                 node_net_broadcast(n->net, buf, len);
             else
@@ -823,7 +838,7 @@ static int open_chain(struct node *n)
         return rc;
     }
 #else
-    /* TODO(market): built without market/mkt_tx.h, the chain carries ledger types only. */
+        /* TODO(market): built without market/mkt_tx.h, the chain carries ledger types only. */
 #endif
     if ((rc = chain_sigcache_init(&n->sigcache, 1u << 18)))
         return rc;
@@ -837,8 +852,8 @@ static int open_chain(struct node *n)
             return rc;
         }
     } else if (strcmp(n->chain.chain_id, n->gen.chain_id) != 0) {
-        logf_("data_dir %s holds chain \"%s\", but the genesis file is for \"%s\"", n->cfg->data_dir,
-              n->chain.chain_id, n->gen.chain_id);
+        logf_("data_dir %s holds chain \"%s\", but the genesis file is for \"%s\"",
+              n->cfg->data_dir, n->chain.chain_id, n->gen.chain_id);
         return NODE_ERR_BAD_CONFIG;
     }
     snprintf(dir, sizeof dir, "%s/cons", n->cfg->data_dir);
@@ -903,9 +918,16 @@ int node_run(const struct node_config *cfg, const struct node_run_opts *opts)
             goto done;
     }
     struct node_mempool_cfg mc = {
-        .reg = &n->chain.reg, .chain_id = n->chain.chain_id, .sigcache = &n->sigcache,
-        .max_txs = cfg->mempool_max_txs, .max_bytes = cfg->mempool_max_bytes, .threads = cfg->verify_threads,
-        .account_nonce = account_nonce, .on_admitted = on_admitted, .on_result = on_result, .ctx = n,
+        .reg = &n->chain.reg,
+        .chain_id = n->chain.chain_id,
+        .sigcache = &n->sigcache,
+        .max_txs = cfg->mempool_max_txs,
+        .max_bytes = cfg->mempool_max_bytes,
+        .threads = cfg->verify_threads,
+        .account_nonce = account_nonce,
+        .on_admitted = on_admitted,
+        .on_result = on_result,
+        .ctx = n,
     };
     if ((rc = node_mempool_open(&n->mp, n->base, &mc))) {
         logf_("cannot start the mempool: %s", node_strerror(rc));
@@ -917,17 +939,25 @@ int node_run(const struct node_config *cfg, const struct node_run_opts *opts)
         n->peers[i].port = (int)i == n->self ? 0 : n->gen.validators[i].port;
     }
     struct node_net_cfg nc = {
-        .chain_id = n->gen.chain_id, .listen_host = cfg->p2p_host[0] ? cfg->p2p_host : NULL,
-        .listen_port = cfg->p2p_port, .peers = n->peers, .npeers = n->gen.nvalidators, .accept_unknown = true,
-        .on_frame = on_frame, .on_peer = on_peer, .ctx = n,
+        .chain_id = n->gen.chain_id,
+        .listen_host = cfg->p2p_host[0] ? cfg->p2p_host : NULL,
+        .listen_port = cfg->p2p_port,
+        .peers = n->peers,
+        .npeers = n->gen.nvalidators,
+        .accept_unknown = true,
+        .on_frame = on_frame,
+        .on_peer = on_peer,
+        .ctx = n,
     };
     memcpy(nc.pk, n->pk, 32);
     memcpy(nc.sk, n->sk, 64);
     if ((rc = node_net_open(&n->net, n->base, &nc))) {
-        logf_("cannot start the P2P transport on %s:%u (error %d)", cfg->p2p_host, cfg->p2p_port, rc);
+        logf_("cannot start the P2P transport on %s:%u (error %d)", cfg->p2p_host, cfg->p2p_port,
+              rc);
         goto done;
     }
-    if (cfg->rpc_host[0] && (rc = node_rpc_open(&n->rpc, n->base, n, cfg->rpc_host, cfg->rpc_port))) {
+    if (cfg->rpc_host[0] &&
+        (rc = node_rpc_open(&n->rpc, n->base, n, cfg->rpc_host, cfg->rpc_port))) {
         logf_("cannot start the RPC server on %s:%u", cfg->rpc_host, cfg->rpc_port);
         goto done;
     }
@@ -939,8 +969,9 @@ int node_run(const struct node_config *cfg, const struct node_run_opts *opts)
     n->propose_ev = evtimer_new(n->base, on_propose, n);
     n->sig_int = evsignal_new(n->base, SIGINT, on_signal, n);
     n->sig_term = evsignal_new(n->base, SIGTERM, on_signal, n);
-    if (!n->tick_ev || !n->status_ev || !n->gossip_ev || !n->propose_ev || !n->sig_int || !n->sig_term || event_add(n->tick_ev, &tv) ||
-        event_add(n->status_ev, &sv) || event_add(n->sig_int, NULL) || event_add(n->sig_term, NULL)) {
+    if (!n->tick_ev || !n->status_ev || !n->gossip_ev || !n->propose_ev || !n->sig_int ||
+        !n->sig_term || event_add(n->tick_ev, &tv) || event_add(n->status_ev, &sv) ||
+        event_add(n->sig_int, NULL) || event_add(n->sig_term, NULL)) {
         rc = 1;
         goto done;
     }
@@ -949,10 +980,11 @@ int node_run(const struct node_config *cfg, const struct node_run_opts *opts)
         char root[65], key[65];
         chain_hex(root, n->chain.head.state_root, CHAIN_HASH_BYTES);
         chain_hex(key, n->pk, CHAIN_PK_BYTES);
-        logf_("chain %s engine %s, %s, height %" PRIu64 " root %.16s, key %.16s, p2p %s:%u, rpc %s:%u", n->gen.chain_id,
-              n->gen.engine == CONS_ENGINE_RAFT ? "raft" : "pbft", n->self >= 0 ? "validator" : "observer",
-              n->chain.head.height, root, key, cfg->p2p_host, cfg->p2p_port, cfg->rpc_host,
-              n->rpc ? node_rpc_port(n->rpc) : 0);
+        logf_("chain %s engine %s, %s, height %" PRIu64
+              " root %.16s, key %.16s, p2p %s:%u, rpc %s:%u",
+              n->gen.chain_id, n->gen.engine == CONS_ENGINE_RAFT ? "raft" : "pbft",
+              n->self >= 0 ? "validator" : "observer", n->chain.head.height, root, key,
+              cfg->p2p_host, cfg->p2p_port, cfg->rpc_host, n->rpc ? node_rpc_port(n->rpc) : 0);
     }
     event_base_dispatch(n->base);
     rc = n->exit_code;
@@ -993,9 +1025,18 @@ done:
 struct node_rpc_view node_run_view_(struct node *n)
 {
     struct node_rpc_view v = {
-        .chain = &n->chain, .gen = &n->gen, .pk = n->pk, .self = n->self, .cons = n->cons, .mp = n->mp,
-        .net = n->net, .store = &n->store, .local_tag = TAG_LOCAL, .cons_refused = n->cons_refused,
-        .txs_committed = n->txs_committed, .refusals = n->refusals,
+        .chain = &n->chain,
+        .gen = &n->gen,
+        .pk = n->pk,
+        .self = n->self,
+        .cons = n->cons,
+        .mp = n->mp,
+        .net = n->net,
+        .store = &n->store,
+        .local_tag = TAG_LOCAL,
+        .cons_refused = n->cons_refused,
+        .txs_committed = n->txs_committed,
+        .refusals = n->refusals,
     };
     return v;
 }

@@ -15,8 +15,8 @@
 
 enum node_byzantine {
     NODE_HONEST = 0,
-    NODE_BYZ_GARBAGE = 1,     /* test only: half of our consensus messages become junk */
-    NODE_BYZ_EQUIVOCATE = 2,  /* test only: half become validly signed conflicting votes (PBFT) */
+    NODE_BYZ_GARBAGE = 1,    /* test only: half of our consensus messages become junk */
+    NODE_BYZ_EQUIVOCATE = 2, /* test only: half become validly signed conflicting votes (PBFT) */
 };
 
 struct node_run_opts {

@@ -53,7 +53,8 @@ int node_store_open(struct node_store *s, const char *dir, bool no_sync)
         goto fail;
     if ((rc = mdb_env_open(s->env, dir, MDB_NOTLS | (no_sync ? MDB_NOSYNC : 0u), 0600)))
         goto fail;
-    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) || (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) ||
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) ||
+        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) ||
         (rc = mdb_dbi_open(txn, "log", MDB_CREATE, &s->log)) ||
         (rc = mdb_dbi_open(txn, "certs", MDB_CREATE, &s->certs)))
         goto fail;
@@ -102,7 +103,8 @@ int node_store_load(struct node_store *s, struct node_store_disk *out)
         return lmdb_err(rc, "read");
     rc = mdb_get(txn, s->meta, &k, &v);
     if (rc == 0) {
-        if (v.mv_size > CONS_HARD_STATE_MAX_BYTES || !(out->hard = malloc(v.mv_size ? v.mv_size : 1))) {
+        if (v.mv_size > CONS_HARD_STATE_MAX_BYTES ||
+            !(out->hard = malloc(v.mv_size ? v.mv_size : 1))) {
             rc = CHAIN_ERR_STORE;
             goto done;
         }
@@ -117,7 +119,8 @@ int node_store_load(struct node_store *s, struct node_store_disk *out)
         rc = lmdb_err(rc, "cursor");
         goto done;
     }
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != 8 || v.mv_size < 40) {
             fprintf(stderr, "gridnode: consensus store: a log record is damaged\n");
             rc = CHAIN_ERR_STORE;
@@ -168,7 +171,8 @@ static int drop_from(struct node_store *s, MDB_txn *txn, uint64_t height)
     int rc = mdb_cursor_open(txn, s->log, &cur);
     if (rc)
         return rc;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
         if ((rc = mdb_cursor_del(cur, 0)))
             break;
     mdb_cursor_close(cur);
@@ -198,7 +202,8 @@ int node_store_persist(struct node_store *s, const struct cons_ready *r)
     if (rc)
         return lmdb_err(rc, "begin");
     if (r->hard_state_changed) {
-        MDB_val k = {sizeof HARD_KEY - 1, (void *)HARD_KEY}, v = {r->hard_state_len, (void *)r->hard_state};
+        MDB_val k = {sizeof HARD_KEY - 1, (void *)HARD_KEY},
+                v = {r->hard_state_len, (void *)r->hard_state};
         if ((rc = mdb_put(txn, s->meta, &k, &v, 0)))
             goto fail;
     }
@@ -280,7 +285,8 @@ int node_store_prune_log(struct node_store *s, uint64_t below)
         mdb_txn_abort(txn);
         return lmdb_err(rc, "cursor");
     }
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != 8 || rd64(k.mv_data) >= below)
             break;
         if ((rc = mdb_cursor_del(cur, 0)))

@@ -43,7 +43,8 @@ int node_store_persist(struct node_store *s, const struct cons_ready *r) NODE_MU
 /* Store one certificate (blocks applied through sync).  Errors: STORE, NOMEM. */
 int node_store_put_cert(struct node_store *s, const struct cons_cert *c) NODE_MUST_USE;
 /* Errors: NOT_FOUND, STORE. */
-int node_store_get_cert(struct node_store *s, uint64_t height, struct cons_cert *out /* OUT */) NODE_MUST_USE;
+int node_store_get_cert(struct node_store *s, uint64_t height,
+                        struct cons_cert *out /* OUT */) NODE_MUST_USE;
 /* Drop log entries below height (PBFT keeps only recent committed records).
  * Errors: STORE. */
 int node_store_prune_log(struct node_store *s, uint64_t below) NODE_MUST_USE;

@@ -75,7 +75,8 @@ static const char *http_post(struct conn *c, const char *body, size_t len)
             return NULL;
         char hdr[256];
         int hl = snprintf(hdr, sizeof hdr,
-                          "POST / HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                          "POST / HTTP/1.1\r\nHost: %s\r\nContent-Type: "
+                          "application/json\r\nContent-Length: %zu\r\n\r\n",
                           c->host, len);
         bool ok = write(c->fd, hdr, (size_t)hl) == hl;
         for (size_t off = 0; ok && off < len;) {
@@ -127,7 +128,8 @@ static const char *http_post(struct conn *c, const char *body, size_t len)
 /* Call method with params (stolen); the "result" (new reference) or NULL. */
 static json_t *rpc_call(struct conn *c, const char *method, json_t *params)
 {
-    json_t *req = json_pack("{s:s, s:i, s:s, s:o}", "jsonrpc", "2.0", "id", 1, "method", method, "params", params);
+    json_t *req = json_pack("{s:s, s:i, s:s, s:o}", "jsonrpc", "2.0", "id", 1, "method", method,
+                            "params", params);
     char *body = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     const char *resp = http_post(c, body, strlen(body));
@@ -147,11 +149,11 @@ static uint64_t now_ns(void)
 
 struct load {
     size_t n;
-    char **hex;               /* envelopes as hex */
+    char **hex; /* envelopes as hex */
     uint8_t (*hash)[CHAIN_HASH_BYTES];
     uint64_t *sent_ns, *commit_ns;
     int32_t *result;
-    size_t *order;            /* indexes sorted by hash */
+    size_t *order; /* indexes sorted by hash */
     struct conn nodes[MAX_NODES];
     size_t nnodes;
     size_t batch;
@@ -189,7 +191,8 @@ static void *submitter(void *arg)
                 for (size_t i = 0; i < json_array_size(errs); i++) {
                     json_t *e = json_array_get(errs, i);
                     if (!json_is_null(e) && L->refused < 3)
-                        fprintf(stderr, "load: refused: %s\n", json_string_value(json_object_get(e, "error")));
+                        fprintf(stderr, "load: refused: %s\n",
+                                json_string_value(json_object_get(e, "error")));
                 }
             }
             L->refused += m - acc;
@@ -203,7 +206,8 @@ static void *submitter(void *arg)
 static const uint8_t (*sort_hashes)[CHAIN_HASH_BYTES];
 static int cmp_idx(const void *a, const void *b)
 {
-    return memcmp(sort_hashes[*(const size_t *)a], sort_hashes[*(const size_t *)b], CHAIN_HASH_BYTES);
+    return memcmp(sort_hashes[*(const size_t *)a], sort_hashes[*(const size_t *)b],
+                  CHAIN_HASH_BYTES);
 }
 
 static long find(const struct load *L, const uint8_t h[CHAIN_HASH_BYTES])
@@ -267,7 +271,8 @@ static void b64(char *out, const uint8_t *in, size_t n)
     static const char T[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t o = 0;
     for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) |
+                     (i + 2 < n ? in[i + 2] : 0);
         out[o++] = T[v >> 18 & 63];
         out[o++] = T[v >> 12 & 63];
         out[o++] = i + 1 < n ? T[v >> 6 & 63] : '=';
@@ -294,10 +299,11 @@ static void *etcd_writer(void *arg)
         for (int attempt = 0; attempt < 2 && !resp; attempt++) {
             if (j->c.fd < 0 && conn_open(&j->c))
                 break;
-            int hl = snprintf(hdr, sizeof hdr,
-                              "POST /v3/kv/put HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-                              "Content-Length: %d\r\n\r\n",
-                              j->c.host, bl);
+            int hl = snprintf(
+                hdr, sizeof hdr,
+                "POST /v3/kv/put HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                "Content-Length: %d\r\n\r\n",
+                j->c.host, bl);
             if (write(j->c.fd, hdr, (size_t)hl) != hl || write(j->c.fd, body, (size_t)bl) != bl) {
                 close(j->c.fd);
                 j->c.fd = -1;
@@ -380,9 +386,10 @@ static int etcd_bench(const char *list, size_t writes, size_t size, size_t clien
     }
     double secs = (double)(now_ns() - t0) / 1e9;
     qsort(lat, writes, sizeof *lat, cmp_u64);
-    printf("etcd: writes=%zu failed=%zu size=%zu clients=%zu seconds=%.2f writes_per_s=%.0f p50_ms=%.1f p99_ms=%.1f\n",
-           writes, fails, size, clients, secs, (double)(writes - fails) / secs, (double)lat[writes / 2] / 1e6,
-           (double)lat[writes * 99 / 100] / 1e6);
+    printf("etcd: writes=%zu failed=%zu size=%zu clients=%zu seconds=%.2f writes_per_s=%.0f "
+           "p50_ms=%.1f p99_ms=%.1f\n",
+           writes, fails, size, clients, secs, (double)(writes - fails) / secs,
+           (double)lat[writes / 2] / 1e6, (double)lat[writes * 99 / 100] / 1e6);
     free(lat);
     free(jobs);
     free(th);
@@ -407,7 +414,8 @@ int main(int argc, char **argv)
         if (!strcmp(a, "--verify-rate"))
             return chain_crypto_init() ? 1 : verify_rate();
         if (!strcmp(a, "--help") || !v) {
-            printf("usage: bench_node_load --rpc H:P[,H:P...] --accounts K --txs N [--batch B] [--timeout S]\n"
+            printf("usage: bench_node_load --rpc H:P[,H:P...] --accounts K --txs N [--batch B] "
+                   "[--timeout S]\n"
                    "                       [--rate TX_PER_S] [--quiet]\n");
             return !strcmp(a, "--help") ? 0 : 2;
         }
@@ -477,7 +485,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < accounts; i++) {
         uint8_t seed[32] = {0};
         char hex[65];
-        snprintf((char *)seed, sizeof seed, "load-account-%u", (unsigned)i); /* as gridnode testnet */
+        snprintf((char *)seed, sizeof seed, "load-account-%u",
+                 (unsigned)i); /* as gridnode testnet */
         chain_keypair_from_seed(pk[i], sk[i], seed);
         chain_hex(hex, pk[i], CHAIN_PK_BYTES);
         /* the highest nonce any node reports: one lagging node must not make
@@ -486,8 +495,11 @@ int main(int argc, char **argv)
             struct conn *c = k ? &L.nodes[k] : q;
             json_t *acc = rpc_call(c, "get_account", json_pack("{s:s}", "account", hex));
             if (!acc || !json_is_true(json_object_get(acc, "exists"))) {
-                fprintf(stderr, "bench_node_load: load account %zu does not exist on %s:%u (gridnode testnet "
-                                "--load-accounts)\n", i, c->host, c->port);
+                fprintf(
+                    stderr,
+                    "bench_node_load: load account %zu does not exist on %s:%u (gridnode testnet "
+                    "--load-accounts)\n",
+                    i, c->host, c->port);
                 return 1;
             }
             uint64_t nn = (uint64_t)json_integer_value(json_object_get(acc, "nonce"));
@@ -510,7 +522,8 @@ int main(int argc, char **argv)
         uint8_t *p, *tx;
         size_t pl, tl;
         if (chain_payload_transfer(pk[(a + 1) % accounts], 1, &p, &pl) ||
-            chain_tx_build(chain_id, nonce[a]++, GL__TX_TYPE__TX_TRANSFER, p, pl, pk[a], sk[a], &tx, &tl))
+            chain_tx_build(chain_id, nonce[a]++, GL__TX_TYPE__TX_TRANSFER, p, pl, pk[a], sk[a], &tx,
+                           &tl))
             return 1;
         free(p);
         chain_hash(L.hash[j], CHAIN_TAG_TX, tx, tl);
@@ -546,7 +559,8 @@ int main(int argc, char **argv)
             for (size_t i = 0; i < json_array_size(txs); i++) {
                 json_t *e = json_array_get(txs, i);
                 uint8_t hh[CHAIN_HASH_BYTES];
-                if (!node_unhex(hh, CHAIN_HASH_BYTES, json_string_value(json_object_get(e, "hash"))))
+                if (!node_unhex(hh, CHAIN_HASH_BYTES,
+                                json_string_value(json_object_get(e, "hash"))))
                     continue;
                 long k = find(&L, hh);
                 if (k < 0 || L.commit_ns[k])
@@ -572,11 +586,14 @@ int main(int argc, char **argv)
             lat[nl++] = L.commit_ns[j] > L.sent_ns[j] ? L.commit_ns[j] - L.sent_ns[j] : 0;
     qsort(lat, nl, sizeof *lat, cmp_u64);
     double secs = (double)(last_commit - t0) / 1e9;
-    double p50 = nl ? (double)lat[nl / 2] / 1e6 : 0, p99 = nl ? (double)lat[(nl * 99) / 100 < nl ? (nl * 99) / 100 : nl - 1] / 1e6 : 0;
-    printf("load: txs=%zu committed=%zu failed=%zu refused=%zu seconds=%.2f tx_per_s=%.0f p50_ms=%.1f p99_ms=%.1f "
+    double p50 = nl ? (double)lat[nl / 2] / 1e6 : 0,
+           p99 = nl ? (double)lat[(nl * 99) / 100 < nl ? (nl * 99) / 100 : nl - 1] / 1e6 : 0;
+    printf("load: txs=%zu committed=%zu failed=%zu refused=%zu seconds=%.2f tx_per_s=%.0f "
+           "p50_ms=%.1f p99_ms=%.1f "
            "bytes_per_tx=%zu height=%llu\n",
-           ntx, committed, failed, (size_t)L.refused, secs, secs > 0 ? (double)committed / secs : 0.0, p50, p99,
-           ntx ? env_bytes / ntx : 0, (unsigned long long)h);
+           ntx, committed, failed, (size_t)L.refused, secs,
+           secs > 0 ? (double)committed / secs : 0.0, p50, p99, ntx ? env_bytes / ntx : 0,
+           (unsigned long long)h);
     (void)quiet;
     for (size_t j = 0; j < ntx; j++)
         free(L.hex[j]);

@@ -10,12 +10,13 @@
 
 #include "node_genesis.h"
 
-#define CHECK(cond)                                                                                   \
-    do {                                                                                              \
-        if (!(cond)) {                                                                                \
-            fprintf(stderr, "fuzz_node_genesis: property failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-            abort();                                                                                  \
-        }                                                                                             \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_node_genesis: property failed: %s (%s:%d)\n", #cond, __FILE__,   \
+                    __LINE__);                                                                     \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

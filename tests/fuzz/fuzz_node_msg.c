@@ -16,7 +16,8 @@
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_node_msg: property failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
+            fprintf(stderr, "fuzz_node_msg: property failed: %s (%s:%d)\n", #cond, __FILE__,       \
+                    __LINE__);                                                                     \
             abort();                                                                               \
         }                                                                                          \
     } while (0)
@@ -36,7 +37,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(n == size && memcmp(out, data, n) == 0);
         free(out);
         switch (m.kind) {
-        case NODE_MSG_CONS: CHECK(m.pb->cons.len > 0 && m.pb->cons.len <= CONS_MSG_MAX_BYTES); break;
+        case NODE_MSG_CONS:
+            CHECK(m.pb->cons.len > 0 && m.pb->cons.len <= CONS_MSG_MAX_BYTES);
+            break;
         case NODE_MSG_TXS:
             CHECK(m.pb->txs->n_txs >= 1 && m.pb->txs->n_txs <= NODE_MSG_MAX_TXS);
             for (size_t i = 0; i < m.pb->txs->n_txs; i++)
@@ -63,7 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     struct cons_cert c;
     rc = node_cert_decode(data, size, &c);
-    CHECK(rc == CHAIN_ERR_OK || (rc <= CHAIN_ERR_DECODE_MALFORMED && rc >= CHAIN_ERR_DECODE_BAD_VALUE));
+    CHECK(rc == CHAIN_ERR_OK ||
+          (rc <= CHAIN_ERR_DECODE_MALFORMED && rc >= CHAIN_ERR_DECODE_BAD_VALUE));
     if (rc == CHAIN_ERR_OK) {
         CHECK(c.height >= 1 && c.n_sigs >= 1 && c.n_sigs <= CONS_NODES_MAX);
         uint8_t *out;

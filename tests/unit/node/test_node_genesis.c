@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
 #include <cmocka.h>
 
 #include "chain_crypto.h"
@@ -17,11 +18,16 @@
 static const char *GOOD =
     "{\"chain_id\": \"c1\", \"engine\": \"pbft\", \"time_ms\": 17,"
     " \"validators\": ["
-    "  {\"key\": \"0101010101010101010101010101010101010101010101010101010101010101\", \"power\": 1, \"addr\": \"127.0.0.1:1\"},"
-    "  {\"key\": \"0202020202020202020202020202020202020202020202020202020202020202\", \"power\": 1, \"addr\": \"127.0.0.1:2\"},"
-    "  {\"key\": \"0303030303030303030303030303030303030303030303030303030303030303\", \"power\": 1},"
-    "  {\"key\": \"0404040404040404040404040404040404040404040404040404040404040404\", \"power\": 1, \"addr\": \"h:65535\"}],"
-    " \"accounts\": [{\"key\": \"0505050505050505050505050505050505050505050505050505050505050505\","
+    "  {\"key\": \"0101010101010101010101010101010101010101010101010101010101010101\", \"power\": "
+    "1, \"addr\": \"127.0.0.1:1\"},"
+    "  {\"key\": \"0202020202020202020202020202020202020202020202020202020202020202\", \"power\": "
+    "1, \"addr\": \"127.0.0.1:2\"},"
+    "  {\"key\": \"0303030303030303030303030303030303030303030303030303030303030303\", \"power\": "
+    "1},"
+    "  {\"key\": \"0404040404040404040404040404040404040404040404040404040404040404\", \"power\": "
+    "1, \"addr\": \"h:65535\"}],"
+    " \"accounts\": [{\"key\": "
+    "\"0505050505050505050505050505050505050505050505050505050505050505\","
     "  \"balance\": 9000000, \"roles\": [\"operator\", \"participant\"]}]}";
 
 static void test_a_genesis_round_trips_through_its_file(void **state)
@@ -70,7 +76,8 @@ static void refused(const char *from, const char *to, const char *want)
     snprintf(text, sizeof text, "%.*s%s%s", (int)(at - GOOD), GOOD, to, at + strlen(from));
     struct node_genesis g;
     char err[NODE_ERRMSG_BYTES] = "";
-    assert_int_equal(node_genesis_parse(text, strlen(text), &g, err, sizeof err), NODE_ERR_BAD_GENESIS);
+    assert_int_equal(node_genesis_parse(text, strlen(text), &g, err, sizeof err),
+                     NODE_ERR_BAD_GENESIS);
     if (!strstr(err, want))
         fail_msg("refusal \"%s\" does not mention \"%s\"", err, want);
     assert_null(g.accounts);
@@ -85,8 +92,10 @@ static void test_bad_genesis_files_are_refused_with_a_reason(void **state)
     refused("\"time_ms\": 17", "\"time_ms\": -1", "time_ms");
     refused("0202020202020202020202020202020202020202020202020202020202020202",
             "0101010101010101010101010101010101010101010101010101010101010101", "same key");
-    refused("0303030303030303030303030303030303030303030303030303030303030303", "03", "64 lower-case hex");
-    refused("\"power\": 1, \"addr\": \"127.0.0.1:2\"", "\"power\": 2, \"addr\": \"127.0.0.1:2\"", "power");
+    refused("0303030303030303030303030303030303030303030303030303030303030303", "03",
+            "64 lower-case hex");
+    refused("\"power\": 1, \"addr\": \"127.0.0.1:2\"", "\"power\": 2, \"addr\": \"127.0.0.1:2\"",
+            "power");
     refused("\"addr\": \"127.0.0.1:2\"", "\"addr\": \"127.0.0.1:99999\"", "addr");
     refused("\"balance\": 9000000", "\"balance\": 9.5", "balance");
     refused("\"participant\"", "\"king\"", "unknown role \"king\"");
@@ -105,7 +114,8 @@ static void test_pbft_needs_four_validators(void **state)
     snprintf(text, sizeof text, "%.*s], %s", (int)(cut - GOOD), GOOD, strstr(GOOD, "\"accounts\""));
     struct node_genesis g;
     char err[NODE_ERRMSG_BYTES];
-    assert_int_equal(node_genesis_parse(text, strlen(text), &g, err, sizeof err), NODE_ERR_BAD_GENESIS);
+    assert_int_equal(node_genesis_parse(text, strlen(text), &g, err, sizeof err),
+                     NODE_ERR_BAD_GENESIS);
     assert_non_null(strstr(err, "at least 4 validators"));
 }
 
@@ -146,8 +156,10 @@ static void test_config_paths_resolve_and_bad_fields_are_named(void **state)
     (void)state;
     struct node_config c;
     char err[NODE_ERRMSG_BYTES];
-    const char *t = "{\"genesis\": \"../genesis.json\", \"key_file\": \"/abs/node.key\", \"data_dir\": \"data\","
-                    " \"p2p_listen\": \"127.0.0.1:26600\", \"rpc_listen\": \"127.0.0.1:0\", \"tick_ms\": 20}";
+    const char *t =
+        "{\"genesis\": \"../genesis.json\", \"key_file\": \"/abs/node.key\", \"data_dir\": "
+        "\"data\","
+        " \"p2p_listen\": \"127.0.0.1:26600\", \"rpc_listen\": \"127.0.0.1:0\", \"tick_ms\": 20}";
     assert_int_equal(node_config_parse(t, strlen(t), "/etc/gl", &c, err, sizeof err), 0);
     assert_string_equal(c.genesis_path, "/etc/gl/../genesis.json");
     assert_string_equal(c.key_path, "/abs/node.key");
@@ -159,10 +171,15 @@ static void test_config_paths_resolve_and_bad_fields_are_named(void **state)
     assert_int_equal(c.heartbeat_ms, 1000); /* default */
     const char *bad[][2] = {
         {"{\"key_file\": \"k\", \"data_dir\": \"d\"}", "\"genesis\""},
-        {"{\"genesis\": \"g\", \"key_file\": \"k\", \"data_dir\": \"d\", \"tick_ms\": 0}", "tick_ms"},
-        {"{\"genesis\": \"g\", \"key_file\": \"k\", \"data_dir\": \"d\", \"p2p_listen\": \"nohost\"}", "p2p_listen"},
-        {"{\"genesis\": \"g\", \"key_file\": \"k\", \"data_dir\": \"d\", \"colour\": 1}", "unknown field \"colour\""},
-        {"{\"genesis\": \"g\", \"key_file\": \"k\", \"data_dir\": \"d\", \"no_sync\": 1}", "no_sync"},
+        {"{\"genesis\": \"g\", \"key_file\": \"k\", \"data_dir\": \"d\", \"tick_ms\": 0}",
+         "tick_ms"},
+        {"{\"genesis\": \"g\", \"key_file\": \"k\", \"data_dir\": \"d\", \"p2p_listen\": "
+         "\"nohost\"}",
+         "p2p_listen"},
+        {"{\"genesis\": \"g\", \"key_file\": \"k\", \"data_dir\": \"d\", \"colour\": 1}",
+         "unknown field \"colour\""},
+        {"{\"genesis\": \"g\", \"key_file\": \"k\", \"data_dir\": \"d\", \"no_sync\": 1}",
+         "no_sync"},
         {"[]", "JSON object"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

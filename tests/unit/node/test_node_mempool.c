@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
 #include <cmocka.h>
 
 #include "chain_crypto.h"
@@ -70,10 +71,17 @@ static struct fx *fx_new(size_t max_txs, size_t max_bytes, unsigned threads)
         seed[0] = (uint8_t)(i + 1);
         chain_keypair_from_seed(f->pk[i], f->sk[i], seed);
     }
-    struct node_mempool_cfg c = {.reg = &f->reg, .chain_id = "test-chain", .sigcache = &f->sc,
-                                 .max_txs = max_txs, .max_bytes = max_bytes, .threads = threads,
-                                 .max_nonce_ahead = 16, .account_nonce = acct_nonce,
-                                 .on_admitted = on_admitted, .on_result = on_result, .ctx = f};
+    struct node_mempool_cfg c = {.reg = &f->reg,
+                                 .chain_id = "test-chain",
+                                 .sigcache = &f->sc,
+                                 .max_txs = max_txs,
+                                 .max_bytes = max_bytes,
+                                 .threads = threads,
+                                 .max_nonce_ahead = 16,
+                                 .account_nonce = acct_nonce,
+                                 .on_admitted = on_admitted,
+                                 .on_result = on_result,
+                                 .ctx = f};
     assert_int_equal(node_mempool_open(&f->mp, f->base, &c), 0);
     return f;
 }
@@ -87,12 +95,15 @@ static void fx_free(struct fx *f)
 }
 
 /* A signed transfer from account a with nonce; *len OUT; malloc'd. */
-static uint8_t *transfer(struct fx *f, int a, uint64_t nonce, uint64_t amount, const char *chain_id, size_t *len)
+static uint8_t *transfer(struct fx *f, int a, uint64_t nonce, uint64_t amount, const char *chain_id,
+                         size_t *len)
 {
     uint8_t *p, *tx;
     size_t pl;
     assert_int_equal(chain_payload_transfer(f->pk[(a + 1) % NACC], amount, &p, &pl), 0);
-    assert_int_equal(chain_tx_build(chain_id, nonce, GL__TX_TYPE__TX_TRANSFER, p, pl, f->pk[a], f->sk[a], &tx, len), 0);
+    assert_int_equal(chain_tx_build(chain_id, nonce, GL__TX_TYPE__TX_TRANSFER, p, pl, f->pk[a],
+                                    f->sk[a], &tx, len),
+                     0);
     free(p);
     return tx;
 }
@@ -161,7 +172,8 @@ static void test_refusals_are_named(void **state)
     assert_true(rc <= CHAIN_ERR_DECODE_MALFORMED && rc >= CHAIN_ERR_DECODE_BAD_VALUE);
     /* oversize is refused at once */
     uint8_t *big = calloc(1, CHAIN_TX_MAX_BYTES + 1);
-    assert_int_equal(node_mempool_submit(f->mp, big, CHAIN_TX_MAX_BYTES + 1, h, NULL), CHAIN_ERR_DECODE_TOO_LARGE);
+    assert_int_equal(node_mempool_submit(f->mp, big, CHAIN_TX_MAX_BYTES + 1, h, NULL),
+                     CHAIN_ERR_DECODE_TOO_LARGE);
     free(big);
     /* stale nonce: the chain already used nonces 0..2 */
     f->committed[2] = 3;
@@ -229,8 +241,9 @@ static void test_the_pool_is_bounded_in_count_and_bytes(void **state)
 
 /* The naive reference: per account, nonces from the committed one upward
  * without a gap; accounts in order of their first submission still waiting. */
-static size_t naive_select(uint64_t pool[NACC][64], const size_t npool[NACC], const uint64_t committed[NACC],
-                           const int order[], size_t norder, size_t max, uint8_t out[][2])
+static size_t naive_select(uint64_t pool[NACC][64], const size_t npool[NACC],
+                           const uint64_t committed[NACC], const int order[], size_t norder,
+                           size_t max, uint8_t out[][2])
 {
     size_t n = 0;
     for (size_t k = 0; k < norder && n < max; k++) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
 #include <cmocka.h>
 
 #include "chain_crypto.h"
@@ -24,7 +25,8 @@ struct mentry {
     size_t len;
 };
 
-static void check_against(struct node_store *s, const struct mentry *model, const uint8_t *hard, size_t hard_len)
+static void check_against(struct node_store *s, const struct mentry *model, const uint8_t *hard,
+                          size_t hard_len)
 {
     struct node_store_disk d;
     assert_int_equal(node_store_load(s, &d), 0);
@@ -194,7 +196,8 @@ static void test_every_message_kind_round_trips(void **state)
     node_msg_deinit(&m);
     free(buf);
     assert_int_not_equal(node_msg_encode_get_blocks(3, NODE_MSG_MAX_BLOCKS + 1, &buf, &len), 0);
-    struct node_cblock bl[2] = {{(const uint8_t *)"b1", 2, make_cert(4, 3)}, {(const uint8_t *)"b2", 2, make_cert(5, 1)}};
+    struct node_cblock bl[2] = {{(const uint8_t *)"b1", 2, make_cert(4, 3)},
+                                {(const uint8_t *)"b2", 2, make_cert(5, 1)}};
     assert_int_equal(node_msg_encode_blocks(bl, 2, &buf, &len), 0);
     assert_int_equal(node_msg_decode(buf, len, &m), 0);
     struct cons_cert c;
