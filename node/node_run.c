@@ -150,10 +150,44 @@ have:
     return true;
 }
 
+/* The hash the engines identify a block by.  It must pin down every byte,
+ * not only the header: a canonical gl.Block whose transactions match the
+ * header's tx_root is fixed by its header, so the header hash is then the
+ * block's hash.  Anything else is not a block (false: the engine drops the
+ * message).  Without this, bytes with a valid header and a different tail
+ * (an equivocating primary appends some) would pass as the certified block
+ * and fail to execute only after commit. */
 static bool c_block_hash(void *ctx, const uint8_t *block, size_t len, uint8_t out[CONS_HASH_BYTES])
 {
     (void)ctx;
-    return header_hash(block, len, out);
+    ProtobufCMessage *bm = NULL, *hm = NULL;
+    uint8_t(*hashes)[CHAIN_HASH_BYTES] = NULL;
+    bool ok = false;
+    if (chain_pb_unpack(&gl__block__descriptor, block, len, CHAIN_BLOCK_MAX_BYTES, &bm))
+        return false;
+    const Gl__Block *b = (const Gl__Block *)bm;
+    if (b->n_txs > CHAIN_BLOCK_MAX_TXS ||
+        chain_pb_unpack(&gl__block_header__descriptor, b->header_bytes.data, b->header_bytes.len,
+                        CHAIN_HEADER_MAX_BYTES, &hm))
+        goto out;
+    const Gl__BlockHeader *h = (const Gl__BlockHeader *)hm;
+    if (h->tx_root.len != CHAIN_HASH_BYTES ||
+        !(hashes = malloc((b->n_txs ? b->n_txs : 1) * CHAIN_HASH_BYTES)))
+        goto out;
+    for (size_t i = 0; i < b->n_txs; i++)
+        chain_hash(hashes[i], CHAIN_TAG_TX, b->txs[i].data, b->txs[i].len);
+    uint8_t root[CHAIN_HASH_BYTES];
+    chain_tx_root(root, (const uint8_t(*)[CHAIN_HASH_BYTES])hashes, b->n_txs);
+    if (memcmp(root, h->tx_root.data, CHAIN_HASH_BYTES) != 0)
+        goto out;
+    chain_hash(out, CHAIN_TAG_HEADER, b->header_bytes.data, b->header_bytes.len);
+    ok = true;
+out:
+    free(hashes);
+    if (hm)
+        protobuf_c_message_free_unpacked(hm, NULL);
+    protobuf_c_message_free_unpacked(bm, NULL);
+    return ok;
 }
 
 /* ---- sending ---- */
