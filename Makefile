@@ -5,7 +5,7 @@ BUILD_ASAN ?= build-asan
 BUILD_FUZZ ?= build-fuzz
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-asan bench soak fuzz format clean
+.PHONY: all deps build demo test test-integration test-asan bench soak fuzz format clean
 
 all: build
 
@@ -19,15 +19,23 @@ build: deps
 demo: build
 	@$(BUILD)/gridledger-demo --dir $(BUILD)/demo-ledger
 
+# The gridnode network tests (integration/node_*) kill and restart whole testnets and are
+# still timing-sensitive on a loaded 2-core machine (issue 5 is open): they run under
+# `make test-integration`, not here, until they are stable.
+GL_CTEST_EXCLUDE = -E '^integration/node_'
+
 test: build
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(GL_CTEST_EXCLUDE)
+
+test-integration: build
+	@cd $(BUILD) && ctest --output-on-failure -R '^integration/node_'
 
 # The whole suite again under AddressSanitizer and UndefinedBehaviorSanitizer.
 test-asan: deps
 	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DGL_SANITIZE=ON >/dev/null
 	@cmake --build $(BUILD_ASAN) -j $(JOBS)
 	@cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		ctest --output-on-failure -j $(JOBS)
+		ctest --output-on-failure -j $(JOBS) $(GL_CTEST_EXCLUDE)
 
 bench:
 	@bash scripts/deps.sh --bench
