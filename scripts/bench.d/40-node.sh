@@ -12,7 +12,7 @@ gridnode=$build/gridnode
 load=$build/bench_node_load
 TXS=${BENCH_NODE_TXS:-40000}
 ACCOUNTS=${BENCH_NODE_ACCOUNTS:-400}
-RATE=${BENCH_NODE_RATE:-2000}      # offered load of the latency run (tx/s)
+RATES=${BENCH_NODE_RATES:-"1000 2000"}   # offered loads of the latency runs (tx/s)
 work=$(mktemp -d /tmp/gl-bench-node.XXXXXX)
 pids=()
 cleanup() {
@@ -59,8 +59,10 @@ for engine in raft pbft; do
   tps=$(sed -n 's/.*tx_per_s=\([0-9]*\).*/\1/p' <<<"$out")
   size=$(sed -n 's/.*bytes_per_tx=\([0-9]*\).*/\1/p' <<<"$out")
   echo "$engine throughput: $out"
-  out=$("$load" --rpc "$rpcs" --accounts "$ACCOUNTS" --txs $(( RATE * 10 )) --timeout 120 --batch 100 --rate "$RATE") || true
-  echo "$engine latency at $RATE tx/s offered: $out"
+  for rate in $RATES; do
+    out=$("$load" --rpc "$rpcs" --accounts "$ACCOUNTS" --txs $(( rate * 8 )) --timeout 120 --batch 50 --rate "$rate") || true
+    echo "$engine latency at $rate tx/s offered: $out"
+  done
   awk -v e="$engine" -v t="${tps:-0}" -v v="$vps" -v b="$bound" 'BEGIN {
       printf "%s: committed_tx_per_s=%d  ed25519_verify_per_s=%d  ratio=%.2f  share_of_4-validator_bound=%.2f\n",
              e, t, v, t / v, t / b }'

@@ -159,6 +159,7 @@ struct load {
     size_t batch;
     double rate;
     volatile size_t submitted, refused;
+    uint64_t submit_ns_total, submit_ns_max, submit_calls; /* submitter thread only */
     volatile bool stop;
 };
 
@@ -181,6 +182,11 @@ static void *submitter(void *arg)
             L->sent_ns[off + i] = t;
         struct conn *c = &L->nodes[k % L->nnodes];
         json_t *res = rpc_call(c, "submit_txs", json_pack("{s:o}", "txs", arr));
+        uint64_t took = now_ns() - t;
+        L->submit_ns_total += took;
+        L->submit_calls++;
+        if (took > L->submit_ns_max)
+            L->submit_ns_max = took;
         if (!res) {
             fprintf(stderr, "load: submit_txs to %s:%u failed\n", c->host, c->port);
             L->refused += m;
@@ -593,10 +599,12 @@ int main(int argc, char **argv)
            p99 = nl ? (double)lat[(nl * 99) / 100 < nl ? (nl * 99) / 100 : nl - 1] / 1e6 : 0;
     printf("load: txs=%zu committed=%zu failed=%zu refused=%zu seconds=%.2f tx_per_s=%.0f "
            "p50_ms=%.1f p99_ms=%.1f "
-           "bytes_per_tx=%zu height=%llu\n",
+           "bytes_per_tx=%zu height=%llu submit_call_ms_avg=%.1f max=%.1f\n",
            ntx, committed, failed, (size_t)L.refused, secs,
            secs > 0 ? (double)committed / secs : 0.0, p50, p99, ntx ? env_bytes / ntx : 0,
-           (unsigned long long)h);
+           (unsigned long long)h,
+           L.submit_calls ? (double)L.submit_ns_total / (double)L.submit_calls / 1e6 : 0.0,
+           (double)L.submit_ns_max / 1e6);
     (void)quiet;
     for (size_t j = 0; j < ntx; j++)
         free(L.hex[j]);
