@@ -453,7 +453,7 @@ void node_config_defaults(struct node_config *c)
     c->tick_ms = 50;
     c->heartbeat_ms = 1000;
     c->block_max_txs = 4000;
-    c->batch_ms = 10;
+    c->batch_ms = 50;
     c->verify_threads = 1;
     c->mempool_max_txs = 100000;
     c->mempool_max_bytes = 64u << 20;

@@ -12,7 +12,7 @@ gridnode=$build/gridnode
 load=$build/bench_node_load
 TXS=${BENCH_NODE_TXS:-40000}
 ACCOUNTS=${BENCH_NODE_ACCOUNTS:-400}
-RATES=${BENCH_NODE_RATES:-"1000 2000"}   # offered loads of the latency runs (tx/s)
+RATES=${BENCH_NODE_RATES:-"2000 4000"}   # offered loads of the latency runs (tx/s)
 work=$(mktemp -d /tmp/gl-bench-node.XXXXXX)
 pids=()
 cleanup() {
