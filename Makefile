@@ -19,13 +19,10 @@ build: deps
 demo: build
 	@$(BUILD)/gridledger-demo --dir $(BUILD)/demo-ledger
 
-# The gridnode network tests (integration/node_*) kill and restart whole testnets and are
-# still timing-sensitive on a loaded 2-core machine (issue 5 is open): they run under
-# `make test-integration`, not here, until they are stable.
-GL_CTEST_EXCLUDE = -E '^integration/node_'
-
 test: build
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(GL_CTEST_EXCLUDE)
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Only the real-process network tests of gridnode (also part of `make test`).
 
 test-integration: build
 	@cd $(BUILD) && ctest --output-on-failure -R '^integration/node_'
@@ -35,7 +32,7 @@ test-asan: deps
 	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DGL_SANITIZE=ON >/dev/null
 	@cmake --build $(BUILD_ASAN) -j $(JOBS)
 	@cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		ctest --output-on-failure -j $(JOBS) $(GL_CTEST_EXCLUDE)
+		ctest --output-on-failure -j $(JOBS)
 
 bench:
 	@bash scripts/deps.sh --bench
