@@ -66,39 +66,7 @@ static void book_free(struct book *b)
     free(b->e);
 }
 
-struct tariff {
-    bool present;
-    int64_t retail, feed_in;
-    uint8_t account[CHAIN_PK_BYTES];
-};
-
-static int tariff_load(struct chain_exec_ctx *ctx, uint32_t commodity, uint64_t slot,
-                       struct tariff *t)
-{
-    uint8_t key[MKT_KEY_TARIFF_BYTES];
-    ProtobufCMessage *m;
-    memset(t, 0, sizeof *t);
-    mkt_key_tariff(key, commodity, slot);
-    int rc = chain_state_get_msg(ctx, key, sizeof key, &gl__mkt_tariff_state__descriptor, &m);
-    if (rc == CHAIN_ERR_NOT_FOUND)
-        return CHAIN_ERR_OK;
-    if (rc)
-        return rc;
-    Gl__MktTariffState *s = (Gl__MktTariffState *)m;
-    if (s->grid_account.len != CHAIN_PK_BYTES || s->feed_in > s->retail ||
-        s->retail > (uint64_t)MKT_MAX_PRICE) {
-        gl__mkt_tariff_state__free_unpacked(s, NULL);
-        return CHAIN_ERR_STORE;
-    }
-    t->present = true;
-    t->retail = (int64_t)s->retail;
-    t->feed_in = (int64_t)s->feed_in;
-    memcpy(t->account, s->grid_account.data, CHAIN_PK_BYTES);
-    gl__mkt_tariff_state__free_unpacked(s, NULL);
-    return CHAIN_ERR_OK;
-}
-
-static int counterparty_index(struct chain_exec_ctx *ctx, const struct tariff *t, const uint8_t *pk,
+static int counterparty_index(struct chain_exec_ctx *ctx, const struct mkt_tariff *t, const uint8_t *pk,
                               uint32_t *idx)
 {
     Gl__MktParticipant *p;
@@ -119,7 +87,7 @@ static int counterparty_index(struct chain_exec_ctx *ctx, const struct tariff *t
 }
 
 /* Translate an order's partner preferences into the core's form. */
-static int entry_prefs(struct chain_exec_ctx *ctx, const struct tariff *t, struct entry *e)
+static int entry_prefs(struct chain_exec_ctx *ctx, const struct mkt_tariff *t, struct entry *e)
 {
     const Gl__MktOrder *o = e->o;
     if (!o->n_allowed && !o->n_excluded && !o->premium_renewable && !o->premium_local)
@@ -270,7 +238,7 @@ int mkt_book_clear(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t mark
 {
     struct mkt_params p;
     struct mkt_book_meta meta;
-    struct tariff tf;
+    struct mkt_tariff tf;
     struct book b = {0};
     struct mkt_order *orders = NULL;
     uint32_t *map = NULL;      /* core index -> entry index */
@@ -282,7 +250,7 @@ int mkt_book_clear(struct chain_exec_ctx *ctx, uint32_t commodity, uint32_t mark
 
     if ((rc = mkt_params_load(ctx, &p)) ||
         (rc = mkt_book_meta_load(ctx, commodity, market, slot, &meta)) ||
-        (rc = tariff_load(ctx, commodity, slot, &tf)))
+        (rc = mkt_tariff_load(ctx, commodity, slot, &tf)))
         return rc;
     assert(meta.exists && !meta.cleared);
     mkt_key_bookidx(prefix, commodity, market, slot,

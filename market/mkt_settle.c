@@ -223,38 +223,6 @@ static int load_agg(struct chain_exec_ctx *ctx, uint64_t slot, const uint8_t *pk
     return CHAIN_ERR_OK;
 }
 
-struct tariff {
-    bool present;
-    uint64_t retail, feed_in;
-    uint8_t account[CHAIN_PK_BYTES];
-};
-
-static int load_tariff(struct chain_exec_ctx *ctx, uint64_t slot, struct tariff *t)
-{
-    uint8_t key[MKT_KEY_TARIFF_BYTES];
-    ProtobufCMessage *m;
-    memset(t, 0, sizeof *t);
-    mkt_key_tariff(key, MKT_ELECTRICITY, slot);
-    int rc = chain_state_get_msg(ctx, key, sizeof key, &gl__mkt_tariff_state__descriptor, &m);
-    if (rc == CHAIN_ERR_NOT_FOUND)
-        return CHAIN_ERR_OK;
-    if (rc)
-        return rc;
-    Gl__MktTariffState *s = (Gl__MktTariffState *)m;
-    rc = CHAIN_ERR_OK;
-    if (s->grid_account.len != CHAIN_PK_BYTES || s->retail > (uint64_t)MKT_MAX_PRICE ||
-        s->feed_in > s->retail) {
-        rc = CHAIN_ERR_STORE;
-    } else {
-        t->present = true;
-        t->retail = s->retail;
-        t->feed_in = s->feed_in;
-        memcpy(t->account, s->grid_account.data, CHAIN_PK_BYTES);
-    }
-    gl__mkt_tariff_state__free_unpacked(s, NULL);
-    return rc;
-}
-
 /* Grid energy sold in the slot's books (for the renewable share). */
 static int grid_sell_wh(struct chain_exec_ctx *ctx, uint64_t slot, int64_t *out)
 {
@@ -434,11 +402,11 @@ static uint32_t mu_ppm(const struct mkt_tx_params *p, int64_t load, int64_t gen)
 int mkt_settle_slot(struct chain_exec_ctx *ctx, uint64_t slot)
 {
     struct mkt_params p;
-    struct tariff tf;
+    struct mkt_tariff tf;
     struct fills fs = {0};
     struct parts ps = {0};
     int rc;
-    if ((rc = mkt_params_load(ctx, &p)) || (rc = load_tariff(ctx, slot, &tf)))
+    if ((rc = mkt_params_load(ctx, &p)) || (rc = mkt_tariff_load(ctx, MKT_ELECTRICITY, slot, &tf)))
         return rc;
 
     /* Books of the slot still open clear first (day-ahead, then intraday). */
@@ -514,8 +482,8 @@ int mkt_settle_slot(struct chain_exec_ctx *ctx, uint64_t slot)
     uint32_t mu = mu_ppm(&p.p, load, gen);
     uint64_t short_price = 0, long_price = 0;
     if (tf.present) {
-        short_price = tf.retail + tf.retail * p.p.imbalance_markup_ppm / MKT_PPM;
-        long_price = tf.feed_in - tf.feed_in * p.p.imbalance_markup_ppm / MKT_PPM;
+        short_price = (uint64_t)tf.retail + (uint64_t)tf.retail * p.p.imbalance_markup_ppm / MKT_PPM;
+        long_price = (uint64_t)tf.feed_in - (uint64_t)tf.feed_in * p.p.imbalance_markup_ppm / MKT_PPM;
     }
     __int128 subsidy_req = 0;
     for (size_t i = 0; i < ps.n; i++) {

@@ -126,6 +126,32 @@ uint64_t mkt_gate_ms(const struct mkt_tx_params *p, uint32_t market, uint64_t sl
     return slot_start_ms > p->intraday_lead_ms ? slot_start_ms - p->intraday_lead_ms : 0;
 }
 
+int mkt_tariff_load(struct chain_exec_ctx *ctx, uint32_t commodity, uint64_t slot, struct mkt_tariff *t)
+{
+    uint8_t key[MKT_KEY_TARIFF_BYTES];
+    ProtobufCMessage *m;
+    memset(t, 0, sizeof *t);
+    mkt_key_tariff(key, commodity, slot);
+    int rc = chain_state_get_msg(ctx, key, sizeof key, &gl__mkt_tariff_state__descriptor, &m);
+    if (rc == CHAIN_ERR_NOT_FOUND)
+        return CHAIN_ERR_OK;
+    if (rc)
+        return rc;
+    Gl__MktTariffState *s = (Gl__MktTariffState *)m;
+    rc = CHAIN_ERR_OK;
+    if (s->grid_account.len != CHAIN_PK_BYTES || s->retail > (uint64_t)MKT_MAX_PRICE ||
+        s->feed_in > s->retail) {
+        rc = CHAIN_ERR_STORE;
+    } else {
+        t->present = true;
+        t->retail = (int64_t)s->retail;
+        t->feed_in = (int64_t)s->feed_in;
+        memcpy(t->account, s->grid_account.data, CHAIN_PK_BYTES);
+    }
+    gl__mkt_tariff_state__free_unpacked(s, NULL);
+    return rc;
+}
+
 int mkt_params_load(struct chain_exec_ctx *ctx, struct mkt_params *out)
 {
     ProtobufCMessage *m;

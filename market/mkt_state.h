@@ -24,6 +24,17 @@ int mkt_params_load(struct chain_exec_ctx *ctx, struct mkt_params *out /* OUT */
 
 /* Participant record; NOT_FOUND when the key is not a market participant.
  * *out is freed with gl__mkt_participant__free_unpacked. */
+/* The grid tariff posted for (commodity, slot): present is false when none
+ * was posted.  A stored value outside [0, MKT_MAX_PRICE] or with feed-in above
+ * retail is refused as STORE.  Errors: STORE, DECODE_*. */
+struct mkt_tariff {
+    bool present;
+    int64_t retail, feed_in; /* micro-units per kWh */
+    uint8_t account[CHAIN_PK_BYTES]; /* the grid's account (the poster) */
+};
+int mkt_tariff_load(struct chain_exec_ctx *ctx, uint32_t commodity, uint64_t slot,
+                    struct mkt_tariff *out /* OUT */) CHAIN_MUST_USE;
+
 int mkt_participant_load(struct chain_exec_ctx *ctx, const uint8_t pk[static CHAIN_PK_BYTES],
                          Gl__MktParticipant **out /* OUT */) CHAIN_MUST_USE;
 int mkt_participant_store(struct chain_exec_ctx *ctx, const uint8_t pk[static CHAIN_PK_BYTES],
