@@ -80,3 +80,14 @@ void chain_hex(char *out, const uint8_t *bytes, size_t n)
     }
     out[2 * n] = '\0';
 }
+
+int chain_hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t n)
+{
+    size_t got = 0;
+    const char *end = NULL;
+    if (hex_len != 2 * n)
+        return -1;
+    if (sodium_hex2bin(out, n, hex, hex_len, NULL, &got, &end) != 0 || got != n || end != hex + hex_len)
+        return -1;
+    return 0;
+}

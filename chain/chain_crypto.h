@@ -51,5 +51,8 @@ int chain_verify(const uint8_t sig[static CHAIN_SIG_BYTES], enum chain_tag tag, 
 
 /* Lower-case hex of n bytes into out (2n+1 bytes incl. NUL). */
 void chain_hex(char *out, const uint8_t *bytes, size_t n);
+/* Decode exactly 2n hex digits (either case) into n bytes.  Returns 0, or -1
+ * on a bad digit or a length other than 2n (out may then be partly written). */
+int chain_hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t n) CHAIN_MUST_USE;
 
 #endif

@@ -261,24 +261,6 @@ static int opt_value(int argc, char **argv, int *i, const char *name, const char
     return 1;
 }
 
-static int hex_to_bytes(const char *hex, uint8_t *out, size_t n)
-{
-    if (strlen(hex) != 2 * n)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int v[2];
-        for (int k = 0; k < 2; k++) {
-            char c = hex[2 * i + (size_t)k];
-            v[k] = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-            if (v[k] < 0)
-                return -1;
-        }
-        out[i] = (uint8_t)(v[0] << 4 | v[1]);
-    }
-    return 0;
-}
-
 static int parse_u64(const char *s, uint64_t *out)
 {
     char *end;
@@ -341,7 +323,7 @@ static int key_read(const char *path, uint8_t pk[CHAIN_PK_BYTES], uint8_t sk[CHA
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         buf[--n] = '\0';
     uint8_t seed_pk[CHAIN_SK_BYTES], check_sk[CHAIN_SK_BYTES];
-    if (hex_to_bytes(buf, seed_pk, CHAIN_SK_BYTES) != 0) {
+    if (chain_hex_decode(buf, strlen(buf), seed_pk, CHAIN_SK_BYTES) != 0) {
         fprintf(stderr, "gridctl: key file %s must hold 128 hex digits (an Ed25519 secret key)\n", path);
         return -1;
     }
@@ -679,7 +661,7 @@ static int cmd_transfer(int argc, char **argv)
     }
     uint8_t to_pk[CHAIN_PK_BYTES], pk[CHAIN_PK_BYTES], sk[CHAIN_SK_BYTES];
     uint64_t amount, timeout;
-    if (hex_to_bytes(to, to_pk, CHAIN_PK_BYTES) != 0) {
+    if (chain_hex_decode(to, strlen(to), to_pk, CHAIN_PK_BYTES) != 0) {
         fprintf(stderr, "gridctl: --to must be an account: 64 hex digits\n");
         return EXIT_USAGE;
     }
@@ -869,7 +851,7 @@ static int cmd_balance(int argc, char **argv)
     if (rc)
         return rc;
     uint8_t pk[CHAIN_PK_BYTES], sk[CHAIN_SK_BYTES];
-    if (account && hex_to_bytes(account, pk, CHAIN_PK_BYTES) != 0) {
+    if (account && chain_hex_decode(account, strlen(account), pk, CHAIN_PK_BYTES) != 0) {
         fprintf(stderr, "gridctl: --account must be 64 hex digits\n");
         return EXIT_USAGE;
     }
@@ -979,7 +961,7 @@ static int cmd_recharge(int argc, char **argv)
     }
     uint8_t acct[CHAIN_PK_BYTES], pk[CHAIN_PK_BYTES], sk[CHAIN_SK_BYTES];
     uint64_t amount;
-    if (hex_to_bytes(account, acct, CHAIN_PK_BYTES) != 0) {
+    if (chain_hex_decode(account, strlen(account), acct, CHAIN_PK_BYTES) != 0) {
         fprintf(stderr, "gridctl: --account must be 64 hex digits (a public key)\n");
         return EXIT_BAD_INPUT;
     }

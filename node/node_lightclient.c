@@ -37,35 +37,11 @@ const char *node_lc_strerror(int err)
     }
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static int hex_decode(const char *s, size_t sl, uint8_t *out, size_t n)
-{
-    if (sl != 2 * n)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
-
 int node_lc_hex(const json_t *s, uint8_t *out, size_t n)
 {
     if (!json_is_string(s))
         return -1;
-    return hex_decode(json_string_value(s), json_string_length(s), out, n);
+    return chain_hex_decode(json_string_value(s), json_string_length(s), out, n);
 }
 
 /* A hex string of at most max bytes, malloc'd (an empty string gives a
@@ -80,7 +56,7 @@ static int hex_alloc(const json_t *s, size_t max, uint8_t **out, size_t *len)
     uint8_t *b = malloc(n ? n : 1);
     if (!b)
         return -1;
-    if (hex_decode(json_string_value(s), json_string_length(s), b, n)) {
+    if (chain_hex_decode(json_string_value(s), json_string_length(s), b, n)) {
         free(b);
         return -1;
     }

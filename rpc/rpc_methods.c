@@ -24,30 +24,6 @@
 
 /* ---- hex ---- */
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-int rpc_hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t n)
-{
-    if (hex_len != 2 * n)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hex_val(hex[2 * i]), lo = hex_val(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
-
 json_t *rpc_hex_json(const uint8_t *b, size_t n)
 {
     char *s = malloc(2 * n + 1);
@@ -98,7 +74,7 @@ static int param_hex_fixed(json_t *params, const char *name, uint8_t *out, size_
         return -1;
     }
     if (!json_is_string(v) ||
-        rpc_hex_decode(json_string_value(v), json_string_length(v), out, n) != 0) {
+        chain_hex_decode(json_string_value(v), json_string_length(v), out, n) != 0) {
         rpc_fail(err, RPC_ERR_INVALID_PARAMS, "param \"%s\" must be %zu bytes as %zu hex digits",
                  name, n, 2 * n);
         return -1;
@@ -130,7 +106,7 @@ static int hex_var(json_t *v, const char *what, size_t max, uint8_t **out, size_
     uint8_t *b = malloc(hl / 2);
     if (!b)
         return -1; /* code 0: out of memory */
-    if (rpc_hex_decode(json_string_value(v), hl, b, hl / 2) != 0) {
+    if (chain_hex_decode(json_string_value(v), hl, b, hl / 2) != 0) {
         free(b);
         rpc_fail(err, RPC_ERR_INVALID_PARAMS, "%s is not hex (digits 0-9, a-f)", what);
         return -1;

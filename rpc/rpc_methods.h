@@ -51,8 +51,5 @@ json_t *rpc_hex_json(const uint8_t *b, size_t n);
 const char *rpc_code_name(const struct rpc_api *api, int code);
 const char *rpc_code_message(int code);
 
-/* Decode lower- or upper-case hex of exactly 2*n digits into out.  Returns
- * 0, or -1 on a bad digit or length. */
-int rpc_hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t n);
 
 #endif

@@ -177,7 +177,7 @@ static int param_pk(json_t *params, const char *name, uint8_t out[CHAIN_PK_BYTES
 {
     json_t *v = json_object_get(params, name);
     if (!json_is_string(v) ||
-        rpc_hex_decode(json_string_value(v), json_string_length(v), out, CHAIN_PK_BYTES)) {
+        chain_hex_decode(json_string_value(v), json_string_length(v), out, CHAIN_PK_BYTES)) {
         rpc_fail(err, RPC_ERR_INVALID_PARAMS, "%s param \"%s\" must be 32 bytes as 64 hex digits",
                  v ? "the" : "missing", name);
         return -1;
@@ -573,7 +573,7 @@ static json_t *m_payouts(const struct rpc_api *api, json_t *params, struct rpc_e
     if (has_after) {
         json_t *a = json_object_get(params, "after");
         if (!json_is_string(a) ||
-            rpc_hex_decode(json_string_value(a), json_string_length(a), after, sizeof after)) {
+            chain_hex_decode(json_string_value(a), json_string_length(a), after, sizeof after)) {
             rpc_fail(err, RPC_ERR_INVALID_PARAMS,
                      "param \"after\" must be a payout_id (64 hex digits): the \"next\" of the "
                      "previous page");
@@ -653,7 +653,7 @@ static json_t *m_confirm_payout(const struct rpc_api *api, json_t *params, struc
     json_t *fj = json_object_get(params, "failed");
     json_t *idj = json_object_get(params, "payout_id");
     if (!json_is_string(idj) ||
-        rpc_hex_decode(json_string_value(idj), json_string_length(idj), id, sizeof id)) {
+        chain_hex_decode(json_string_value(idj), json_string_length(idj), id, sizeof id)) {
         rpc_fail(err, RPC_ERR_INVALID_PARAMS,
                  "%s param \"payout_id\" must be 64 hex digits (from payouts)",
                  idj ? "the" : "missing");

@@ -61,7 +61,7 @@ int rpc_shadow_auth_parse(const char *v, size_t len, struct rpc_shadow_auth *out
                 *why = "key= appears twice";
                 return -1;
             }
-            if (rpc_hex_decode(val, vl, out->key, sizeof out->key) != 0) {
+            if (chain_hex_decode(val, vl, out->key, sizeof out->key) != 0) {
                 *why = "key= must be 64 hex digits (an Ed25519 public key)";
                 return -1;
             }
@@ -94,7 +94,7 @@ int rpc_shadow_auth_parse(const char *v, size_t len, struct rpc_shadow_auth *out
                 *why = "sig= appears twice";
                 return -1;
             }
-            if (rpc_hex_decode(val, vl, out->sig, sizeof out->sig) != 0) {
+            if (chain_hex_decode(val, vl, out->sig, sizeof out->sig) != 0) {
                 *why = "sig= must be 128 hex digits (an Ed25519 signature)";
                 return -1;
             }

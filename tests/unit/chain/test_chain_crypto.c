@@ -179,6 +179,28 @@ static void test_hex_is_lower_case_and_terminated(void **state)
     assert_string_equal(out, "000fa5ff");
 }
 
+static void test_hex_decode_takes_exactly_2n_digits_of_either_case(void **state)
+{
+    (void)state;
+    uint8_t in[32], out[32];
+    char hex[65];
+    for (size_t i = 0; i < sizeof in; i++)
+        in[i] = (uint8_t)(i * 37 + 5);
+    chain_hex(hex, in, sizeof in);
+    assert_int_equal(chain_hex_decode(hex, 64, out, sizeof out), 0);
+    assert_memory_equal(in, out, sizeof in);
+    uint8_t one[2];
+    assert_int_equal(chain_hex_decode("aBcD", 4, one, 2), 0);
+    assert_int_equal(one[0], 0xab);
+    assert_int_equal(one[1], 0xcd);
+    assert_int_equal(chain_hex_decode("abc", 3, one, 2), -1);    /* odd */
+    assert_int_equal(chain_hex_decode("abcdef", 6, one, 2), -1); /* too long */
+    assert_int_equal(chain_hex_decode("ab", 2, one, 2), -1);     /* too short */
+    assert_int_equal(chain_hex_decode("abcg", 4, one, 2), -1);   /* bad digit */
+    assert_int_equal(chain_hex_decode("ab c", 4, one, 2), -1);   /* space */
+    assert_int_equal(chain_hex_decode("ab\0d", 4, one, 2), -1); /* NUL inside */
+}
+
 int main(void)
 {
     assert_int_equal(chain_crypto_init(), CHAIN_ERR_OK);
@@ -191,6 +213,7 @@ int main(void)
         cmocka_unit_test(test_sign_and_verify_round_trip_for_many_lengths),
         cmocka_unit_test(test_keys_from_one_seed_are_the_same_and_from_two_differ),
         cmocka_unit_test(test_hex_is_lower_case_and_terminated),
+        cmocka_unit_test(test_hex_decode_takes_exactly_2n_digits_of_either_case),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
