@@ -28,8 +28,8 @@
 #include "node_lightclient.h"
 #include "rpc.h"
 
-#define EXIT_BAD_INPUT 1
-#define EXIT_USAGE     2
+#define EXIT_BAD_INPUT  1
+#define EXIT_USAGE      2
 #define EXIT_UNVERIFIED 3
 
 struct command {
@@ -44,8 +44,8 @@ static int is_help(const char *arg)
 }
 
 /* Find argv[0] in cmds and run it; usage is the parent's usage printer. */
-static int dispatch(const char *path, const struct command *cmds, void (*usage)(FILE *),
-                    int argc, char **argv)
+static int dispatch(const char *path, const struct command *cmds, void (*usage)(FILE *), int argc,
+                    char **argv)
 {
     if (argc < 1) {
         fprintf(stderr, "%s: missing command\n", path);
@@ -75,31 +75,33 @@ static void list_commands(FILE *f, const struct command *cmds)
 
 static void usage_market_clear(FILE *f)
 {
-    fprintf(f,
-            "usage: gridctl market clear [BOOK.json] < book.json > result.json\n"
-            "\n"
-            "Clear one market book with the chain's clearing core (market/mkt_clear.h) and\n"
-            "print the result as JSON.  The book is read from BOOK.json, or from standard\n"
-            "input when no file (or \"-\") is given; at most 64 MiB.\n"
-            "\n"
-            "book:   {\"mechanism\": \"uniform\"|\"p2p\",\n"
-            "         \"grid\": {\"retail_price\": P, \"feed_in_price\": P, \"bus\": 0},  (optional)\n"
-            "         \"fees\": {\"rate\": R, \"model\": \"uniform\"|\"zonal\"|\"distance\",\n"
-            "                  \"matrix\": [[...]]},                              (p2p only)\n"
-            "         \"orders\": [{\"id\": \"o1\", \"participant\": \"alice\", \"side\": \"buy\"|\"sell\",\n"
-            "                     \"qty_wh\": 1500, \"price\": 250000, \"bus\": 0,\n"
-            "                     \"renewable\": false, \"prefs\": {...}}, ...]}\n"
-            "result: {\"price\": P (uniform), \"volume_wh\": V, \"welfare\": W,\n"
-            "         \"fills\": [{\"id\": \"o1\", \"qty_wh\": q}, ...],\n"
-            "         \"trades\": [{\"buy\": \"o1\", \"sell\": \"o2\", \"qty_wh\": q, \"price\": P,\n"
-            "                     \"fee\": F}, ...]}\n"
-            "\n"
-            "Prices in micro-units per kWh, quantities in Wh, integers only; welfare in\n"
-            "nano-units (price x Wh), exact.  Ties in time priority go by position in\n"
-            "\"orders\".  See README.md, \"gridctl market clear\".\n"
-            "\n"
-            "exit status: 0 cleared, 1 bad JSON or an invalid book (message on stderr),\n"
-            "2 usage error.\n");
+    fprintf(
+        f,
+        "usage: gridctl market clear [BOOK.json] < book.json > result.json\n"
+        "\n"
+        "Clear one market book with the chain's clearing core (market/mkt_clear.h) and\n"
+        "print the result as JSON.  The book is read from BOOK.json, or from standard\n"
+        "input when no file (or \"-\") is given; at most 64 MiB.\n"
+        "\n"
+        "book:   {\"mechanism\": \"uniform\"|\"p2p\",\n"
+        "         \"grid\": {\"retail_price\": P, \"feed_in_price\": P, \"bus\": 0},  (optional)\n"
+        "         \"fees\": {\"rate\": R, \"model\": \"uniform\"|\"zonal\"|\"distance\",\n"
+        "                  \"matrix\": [[...]]},                              (p2p only)\n"
+        "         \"orders\": [{\"id\": \"o1\", \"participant\": \"alice\", \"side\": "
+        "\"buy\"|\"sell\",\n"
+        "                     \"qty_wh\": 1500, \"price\": 250000, \"bus\": 0,\n"
+        "                     \"renewable\": false, \"prefs\": {...}}, ...]}\n"
+        "result: {\"price\": P (uniform), \"volume_wh\": V, \"welfare\": W,\n"
+        "         \"fills\": [{\"id\": \"o1\", \"qty_wh\": q}, ...],\n"
+        "         \"trades\": [{\"buy\": \"o1\", \"sell\": \"o2\", \"qty_wh\": q, \"price\": P,\n"
+        "                     \"fee\": F}, ...]}\n"
+        "\n"
+        "Prices in micro-units per kWh, quantities in Wh, integers only; welfare in\n"
+        "nano-units (price x Wh), exact.  Ties in time priority go by position in\n"
+        "\"orders\".  See README.md, \"gridctl market clear\".\n"
+        "\n"
+        "exit status: 0 cleared, 1 bad JSON or an invalid book (message on stderr),\n"
+        "2 usage error.\n");
 }
 
 /* Read all of f, refusing more than NODE_BOOK_MAX_INPUT_BYTES.  Returns 0, or
@@ -309,7 +311,8 @@ static int key_read(const char *path, uint8_t pk[CHAIN_PK_BYTES], uint8_t sk[CHA
         return -1;
     }
     if (fstat(fd, &st) != 0 || (st.st_mode & 077)) {
-        fprintf(stderr, "gridctl: key file %s is readable by others; run: chmod 600 %s\n", path, path);
+        fprintf(stderr, "gridctl: key file %s is readable by others; run: chmod 600 %s\n", path,
+                path);
         close(fd);
         return -1;
     }
@@ -324,12 +327,14 @@ static int key_read(const char *path, uint8_t pk[CHAIN_PK_BYTES], uint8_t sk[CHA
         buf[--n] = '\0';
     uint8_t seed_pk[CHAIN_SK_BYTES], check_sk[CHAIN_SK_BYTES];
     if (chain_hex_decode(buf, strlen(buf), seed_pk, CHAIN_SK_BYTES) != 0) {
-        fprintf(stderr, "gridctl: key file %s must hold 128 hex digits (an Ed25519 secret key)\n", path);
+        fprintf(stderr, "gridctl: key file %s must hold 128 hex digits (an Ed25519 secret key)\n",
+                path);
         return -1;
     }
     chain_keypair_from_seed(pk, check_sk, seed_pk);
     if (memcmp(pk, seed_pk + 32, CHAIN_PK_BYTES) != 0) {
-        fprintf(stderr, "gridctl: key file %s is damaged: its public half does not match its seed\n", path);
+        fprintf(stderr,
+                "gridctl: key file %s is damaged: its public half does not match its seed\n", path);
         return -1;
     }
     memcpy(sk, check_sk, CHAIN_SK_BYTES);
@@ -377,7 +382,9 @@ static int cmd_keygen(int argc, char **argv)
     char hex[2 * CHAIN_PK_BYTES + 1];
     chain_hex(hex, pk, CHAIN_PK_BYTES);
     printf("%s\n", hex);
-    fprintf(stderr, "gridctl: wrote the secret key to %s (mode 0600); the line above is your account\n", out);
+    fprintf(stderr,
+            "gridctl: wrote the secret key to %s (mode 0600); the line above is your account\n",
+            out);
     return 0;
 }
 
@@ -417,7 +424,8 @@ static int rpc_opts_finish(struct rpc_opts *o)
         return 0;
     FILE *f = fopen(o->genesis, "rb");
     if (!f) {
-        fprintf(stderr, "gridctl: cannot open the genesis file %s: %s\n", o->genesis, strerror(errno));
+        fprintf(stderr, "gridctl: cannot open the genesis file %s: %s\n", o->genesis,
+                strerror(errno));
         return EXIT_BAD_INPUT;
     }
     char *text = NULL;
@@ -472,7 +480,9 @@ static int verified_head(const struct rpc_opts *o, struct node_lc_header *h)
         rc = node_lc_check_header_json(&o->trust, r, want, h, why, sizeof why);
         json_t *hj = json_object_get(r, "height");
         if (want == UINT64_MAX)
-            head = json_is_integer(hj) && json_integer_value(hj) > 0 ? (uint64_t)json_integer_value(hj) : 0;
+            head = json_is_integer(hj) && json_integer_value(hj) > 0
+                       ? (uint64_t)json_integer_value(hj)
+                       : 0;
         json_decref(r);
         if (rc == NODE_LC_ERR_OK)
             return 0;
@@ -482,11 +492,13 @@ static int verified_head(const struct rpc_opts *o, struct node_lc_header *h)
         want = at - 1;
     }
     if (rc == NODE_LC_ERR_NO_CERT)
-        fprintf(stderr, "gridctl: the node has no certified block at or below its head (height %" PRIu64
-                        "), so nothing can be verified yet; retry in a moment\n", head);
+        fprintf(stderr,
+                "gridctl: the node has no certified block at or below its head (height %" PRIu64
+                "), so nothing can be verified yet; retry in a moment\n",
+                head);
     else
-        fprintf(stderr, "gridctl: REFUSED: the node's header does not verify (%s): %s\n", node_lc_err_name(rc),
-                why);
+        fprintf(stderr, "gridctl: REFUSED: the node's header does not verify (%s): %s\n",
+                node_lc_err_name(rc), why);
     return rc == NODE_LC_ERR_NO_CERT ? EXIT_BAD_INPUT : EXIT_UNVERIFIED;
 }
 
@@ -506,7 +518,8 @@ static int fetch_account(const struct rpc_opts *o, const uint8_t pk[CHAIN_PK_BYT
         char why[384];
         int rc = node_lc_check_account_json(h, r, pk, a, why, sizeof why);
         if (rc != NODE_LC_ERR_OK) {
-            fprintf(stderr, "gridctl: REFUSED: the node's account answer does not verify (%s): %s\n",
+            fprintf(stderr,
+                    "gridctl: REFUSED: the node's account answer does not verify (%s): %s\n",
                     node_lc_err_name(rc), why);
             json_decref(r);
             return EXIT_UNVERIFIED;
@@ -515,8 +528,11 @@ static int fetch_account(const struct rpc_opts *o, const uint8_t pk[CHAIN_PK_BYT
         json_t *b = json_object_get(r, "balance"), *n = json_object_get(r, "nonce"),
                *l = json_object_get(r, "locked"), *e = json_object_get(r, "exists");
         memset(a, 0, sizeof *a);
-        if (!json_is_integer(b) || !json_is_integer(n) || !json_is_integer(l) || !json_is_boolean(e)) {
-            fprintf(stderr, "gridctl: get_account: the node's answer lacks balance, nonce, locked or exists\n");
+        if (!json_is_integer(b) || !json_is_integer(n) || !json_is_integer(l) ||
+            !json_is_boolean(e)) {
+            fprintf(
+                stderr,
+                "gridctl: get_account: the node's answer lacks balance, nonce, locked or exists\n");
             json_decref(r);
             return EXIT_BAD_INPUT;
         }
@@ -529,10 +545,11 @@ static int fetch_account(const struct rpc_opts *o, const uint8_t pk[CHAIN_PK_BYT
             const char *s = json_string_value(json_array_get(roles, i));
             if (!s)
                 continue;
-            a->roles |= !strcmp(s, "operator") ? CHAIN_ROLE_OPERATOR
-                      : !strcmp(s, "shadow_centre") ? CHAIN_ROLE_SHADOW_CENTRE
-                      : !strcmp(s, "validator") ? CHAIN_ROLE_VALIDATOR
-                      : !strcmp(s, "participant") ? CHAIN_ROLE_PARTICIPANT : 0;
+            a->roles |= !strcmp(s, "operator")        ? CHAIN_ROLE_OPERATOR
+                        : !strcmp(s, "shadow_centre") ? CHAIN_ROLE_SHADOW_CENTRE
+                        : !strcmp(s, "validator")     ? CHAIN_ROLE_VALIDATOR
+                        : !strcmp(s, "participant")   ? CHAIN_ROLE_PARTICIPANT
+                                                      : 0;
         }
     }
     if (raw)
@@ -546,15 +563,16 @@ static int fetch_account(const struct rpc_opts *o, const uint8_t pk[CHAIN_PK_BYT
 
 static void usage_status(FILE *f)
 {
-    fprintf(f, "usage: gridctl status [--rpc URL]\n"
-               "\n"
-               "Print the node's status as JSON: chain id, height, state root, block hash,\n"
-               "time, engine, validators, peers up, the node's key and role.  Not verified:\n"
-               "use `gridctl balance` for answers that prove themselves.\n"
-               "\n"
-               "--rpc URL   the node's JSON-RPC address (default $GRIDCTL_RPC or %s)\n"
-               "\n"
-               "exit status: 0 answered, 1 no answer, 2 usage error.\n",
+    fprintf(f,
+            "usage: gridctl status [--rpc URL]\n"
+            "\n"
+            "Print the node's status as JSON: chain id, height, state root, block hash,\n"
+            "time, engine, validators, peers up, the node's key and role.  Not verified:\n"
+            "use `gridctl balance` for answers that prove themselves.\n"
+            "\n"
+            "--rpc URL   the node's JSON-RPC address (default $GRIDCTL_RPC or %s)\n"
+            "\n"
+            "exit status: 0 answered, 1 no answer, 2 usage error.\n",
             NODE_HTTP_DEFAULT_URL);
 }
 
@@ -597,26 +615,27 @@ static int cmd_status(int argc, char **argv)
 
 static void usage_transfer(FILE *f)
 {
-    fprintf(f, "usage: gridctl transfer --key FILE --to HEX --amount MICRO [--rpc URL]\n"
-               "                        [--genesis FILE] [--wait] [--timeout SECONDS]\n"
-               "\n"
-               "Send MICRO micro-units (1 token = 1000000) from the key's account to the\n"
-               "account HEX (64 hex digits).  The transaction is signed here; the key never\n"
-               "leaves this machine.  The nonce comes from the node's committed state: with\n"
-               "--genesis it is verified as a light client (header, certificate by the\n"
-               "genesis validators, proof), without it the node is trusted for it.\n"
-               "Prints the transaction hash.  Send one transfer at a time per account (or\n"
-               "use --wait): a second one signed before the first commits reuses its nonce.\n"
-               "\n"
-               "--rpc URL         the node's JSON-RPC address (default $GRIDCTL_RPC or %s)\n"
-               "--genesis FILE    genesis.json of the chain: verify the nonce, and take the\n"
-               "                  chain id from it (else from the node's status)\n"
-               "--wait            poll get_tx until the transfer is committed and print its\n"
-               "                  height and result\n"
-               "--timeout SECONDS how long --wait waits (default 30)\n"
-               "\n"
-               "exit status: 0 submitted (with --wait: committed and OK), 1 refused by the\n"
-               "node, failed in its block, or timed out, 2 usage error, 3 verification failed.\n",
+    fprintf(f,
+            "usage: gridctl transfer --key FILE --to HEX --amount MICRO [--rpc URL]\n"
+            "                        [--genesis FILE] [--wait] [--timeout SECONDS]\n"
+            "\n"
+            "Send MICRO micro-units (1 token = 1000000) from the key's account to the\n"
+            "account HEX (64 hex digits).  The transaction is signed here; the key never\n"
+            "leaves this machine.  The nonce comes from the node's committed state: with\n"
+            "--genesis it is verified as a light client (header, certificate by the\n"
+            "genesis validators, proof), without it the node is trusted for it.\n"
+            "Prints the transaction hash.  Send one transfer at a time per account (or\n"
+            "use --wait): a second one signed before the first commits reuses its nonce.\n"
+            "\n"
+            "--rpc URL         the node's JSON-RPC address (default $GRIDCTL_RPC or %s)\n"
+            "--genesis FILE    genesis.json of the chain: verify the nonce, and take the\n"
+            "                  chain id from it (else from the node's status)\n"
+            "--wait            poll get_tx until the transfer is committed and print its\n"
+            "                  height and result\n"
+            "--timeout SECONDS how long --wait waits (default 30)\n"
+            "\n"
+            "exit status: 0 submitted (with --wait: committed and OK), 1 refused by the\n"
+            "node, failed in its block, or timed out, 2 usage error, 3 verification failed.\n",
             NODE_HTTP_DEFAULT_URL);
 }
 
@@ -643,7 +662,8 @@ static int cmd_transfer(int argc, char **argv)
             wait = true;
             continue;
         }
-        if ((m = rpc_opt(argc, argv, &i, &o)) == 0 && (m = opt_value(argc, argv, &i, "--key", &key)) == 0 &&
+        if ((m = rpc_opt(argc, argv, &i, &o)) == 0 &&
+            (m = opt_value(argc, argv, &i, "--key", &key)) == 0 &&
             (m = opt_value(argc, argv, &i, "--to", &to)) == 0 &&
             (m = opt_value(argc, argv, &i, "--amount", &amount_s)) == 0 &&
             (m = opt_value(argc, argv, &i, "--timeout", &timeout_s)) == 0) {
@@ -666,7 +686,8 @@ static int cmd_transfer(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (parse_u64(amount_s, &amount) != 0 || amount == 0 || amount > (uint64_t)INT64_MAX) {
-        fprintf(stderr, "gridctl: --amount must be a whole number of micro-units from 1 to %" PRId64 "\n",
+        fprintf(stderr,
+                "gridctl: --amount must be a whole number of micro-units from 1 to %" PRId64 "\n",
                 INT64_MAX);
         return EXIT_USAGE;
     }
@@ -680,7 +701,8 @@ static int cmd_transfer(int argc, char **argv)
     if (key_read(key, pk, sk) != 0)
         return EXIT_BAD_INPUT;
     if (memcmp(pk, to_pk, CHAIN_PK_BYTES) == 0) {
-        fprintf(stderr, "gridctl: --to is the key's own account; a transfer to oneself is refused by the chain\n");
+        fprintf(stderr, "gridctl: --to is the key's own account; a transfer to oneself is refused "
+                        "by the chain\n");
         return EXIT_BAD_INPUT;
     }
 
@@ -706,11 +728,14 @@ static int cmd_transfer(int argc, char **argv)
         json_decref(st);
         if ((rc = fetch_account(&o, pk, NULL, &a, NULL)))
             return rc;
-        fprintf(stderr, "gridctl: note: nonce %" PRIu64 " taken from the node unverified (pass --genesis to verify)\n",
+        fprintf(stderr,
+                "gridctl: note: nonce %" PRIu64
+                " taken from the node unverified (pass --genesis to verify)\n",
                 a.nonce);
     }
     if (!a.exists) {
-        fprintf(stderr, "gridctl: the sending account does not exist on the chain (it has never been funded)\n");
+        fprintf(stderr, "gridctl: the sending account does not exist on the chain (it has never "
+                        "been funded)\n");
         return EXIT_BAD_INPUT;
     }
 
@@ -718,8 +743,8 @@ static int cmd_transfer(int argc, char **argv)
     uint8_t *payload = NULL, *tx = NULL;
     size_t plen, tlen;
     if (chain_payload_transfer(to_pk, amount, &payload, &plen) != CHAIN_ERR_OK ||
-        chain_tx_build(chain_id, a.nonce, GL__TX_TYPE__TX_TRANSFER, payload, plen, pk, sk, &tx, &tlen) !=
-            CHAIN_ERR_OK) {
+        chain_tx_build(chain_id, a.nonce, GL__TX_TYPE__TX_TRANSFER, payload, plen, pk, sk, &tx,
+                       &tlen) != CHAIN_ERR_OK) {
         free(payload);
         fprintf(stderr, "gridctl: cannot build the transaction\n");
         return EXIT_BAD_INPUT;
@@ -755,13 +780,15 @@ static int cmd_transfer(int argc, char **argv)
     for (uint64_t waited_ms = 0; waited_ms <= timeout * 1000; waited_ms += 200) {
         char err[512];
         int c = 0;
-        r = node_rpc_call(&o.url, "get_tx", json_pack("{s:s}", "hash", hash_hex), &c, NULL, err, sizeof err);
+        r = node_rpc_call(&o.url, "get_tx", json_pack("{s:s}", "hash", hash_hex), &c, NULL, err,
+                          sizeof err);
         if (r) {
             json_t *res = json_object_get(r, "result");
             const char *name = json_string_value(json_object_get(r, "result_name"));
-            printf("committed at height %" JSON_INTEGER_FORMAT ", index %" JSON_INTEGER_FORMAT ": %s\n",
-                   json_integer_value(json_object_get(r, "height")), json_integer_value(json_object_get(r, "index")),
-                   name ? name : "?");
+            printf("committed at height %" JSON_INTEGER_FORMAT ", index %" JSON_INTEGER_FORMAT
+                   ": %s\n",
+                   json_integer_value(json_object_get(r, "height")),
+                   json_integer_value(json_object_get(r, "index")), name ? name : "?");
             int ok = json_is_integer(res) && json_integer_value(res) == 0;
             if (!ok)
                 fprintf(stderr, "gridctl: the transfer was included but failed: %s\n",
@@ -777,7 +804,9 @@ static int cmd_transfer(int argc, char **argv)
         }
         sleep_ms(200);
     }
-    fprintf(stderr, "gridctl: the transfer was not committed within %" PRIu64 " s (it may still be)\n", timeout);
+    fprintf(stderr,
+            "gridctl: the transfer was not committed within %" PRIu64 " s (it may still be)\n",
+            timeout);
     return EXIT_BAD_INPUT;
 }
 
@@ -785,26 +814,27 @@ static int cmd_transfer(int argc, char **argv)
 
 static void usage_balance(FILE *f)
 {
-    fprintf(f, "usage: gridctl balance (--account HEX | --key FILE) --genesis FILE [--rpc URL]\n"
-               "                       [--no-verify] [--json]\n"
-               "\n"
-               "Print an account's balance, verified as a light client: the node's latest\n"
-               "certified header must hash to its block hash, name the genesis chain and\n"
-               "validator set, and carry a commit certificate signed by a quorum of the\n"
-               "genesis validators; the account must be proven against that header's state\n"
-               "root.  Any mismatch is refused with its reason and exit status 3.\n"
-               "\n"
-               "--account HEX   the account (64 hex digits), or\n"
-               "--key FILE      the account of this key file\n"
-               "--genesis FILE  genesis.json of the chain: what is trusted (required unless\n"
-               "                --no-verify)\n"
-               "--rpc URL       the node's JSON-RPC address (default $GRIDCTL_RPC or %s)\n"
-               "--no-verify     believe the node without proof (prints UNVERIFIED)\n"
-               "--json          print a JSON object instead of lines\n"
-               "\n"
-               "Amounts are micro-units (1 token = 1000000).\n"
-               "exit status: 0 verified, 1 no answer or bad input, 2 usage error,\n"
-               "3 verification failed.\n",
+    fprintf(f,
+            "usage: gridctl balance (--account HEX | --key FILE) --genesis FILE [--rpc URL]\n"
+            "                       [--no-verify] [--json]\n"
+            "\n"
+            "Print an account's balance, verified as a light client: the node's latest\n"
+            "certified header must hash to its block hash, name the genesis chain and\n"
+            "validator set, and carry a commit certificate signed by a quorum of the\n"
+            "genesis validators; the account must be proven against that header's state\n"
+            "root.  Any mismatch is refused with its reason and exit status 3.\n"
+            "\n"
+            "--account HEX   the account (64 hex digits), or\n"
+            "--key FILE      the account of this key file\n"
+            "--genesis FILE  genesis.json of the chain: what is trusted (required unless\n"
+            "                --no-verify)\n"
+            "--rpc URL       the node's JSON-RPC address (default $GRIDCTL_RPC or %s)\n"
+            "--no-verify     believe the node without proof (prints UNVERIFIED)\n"
+            "--json          print a JSON object instead of lines\n"
+            "\n"
+            "Amounts are micro-units (1 token = 1000000).\n"
+            "exit status: 0 verified, 1 no answer or bad input, 2 usage error,\n"
+            "3 verification failed.\n",
             NODE_HTTP_DEFAULT_URL);
 }
 
@@ -828,7 +858,8 @@ static int cmd_balance(int argc, char **argv)
             as_json = true;
             continue;
         }
-        if ((m = rpc_opt(argc, argv, &i, &o)) == 0 && (m = opt_value(argc, argv, &i, "--account", &account)) == 0 &&
+        if ((m = rpc_opt(argc, argv, &i, &o)) == 0 &&
+            (m = opt_value(argc, argv, &i, "--account", &account)) == 0 &&
             (m = opt_value(argc, argv, &i, "--key", &key)) == 0) {
             fprintf(stderr, "gridctl: balance: unknown argument \"%s\"\n", argv[i]);
             usage_balance(stderr);
@@ -843,8 +874,9 @@ static int cmd_balance(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (!o.genesis && !no_verify) {
-        fprintf(stderr, "gridctl: balance needs --genesis FILE to verify the answer (or --no-verify to "
-                        "believe the node blindly)\n");
+        fprintf(stderr,
+                "gridctl: balance needs --genesis FILE to verify the answer (or --no-verify to "
+                "believe the node blindly)\n");
         return EXIT_USAGE;
     }
     int rc = rpc_opts_finish(&o);
@@ -876,9 +908,10 @@ static int cmd_balance(int argc, char **argv)
     chain_hex(root, h.state_root, CHAIN_HASH_BYTES);
     chain_hex(bh, h.hash, CHAIN_HASH_BYTES);
     if (as_json) {
-        json_t *out = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:b}", "account", acct, "exists", a.exists,
-                                "balance", (json_int_t)a.balance, "locked", (json_int_t)a.locked, "nonce",
-                                (json_int_t)a.nonce, "height", (json_int_t)h.height, "verified", verify);
+        json_t *out =
+            json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:b}", "account", acct, "exists", a.exists,
+                      "balance", (json_int_t)a.balance, "locked", (json_int_t)a.locked, "nonce",
+                      (json_int_t)a.nonce, "height", (json_int_t)h.height, "verified", verify);
         if (out && verify) {
             json_object_set_new(out, "block_hash", json_string(bh));
             json_object_set_new(out, "state_root", json_string(root));
@@ -892,12 +925,14 @@ static int cmd_balance(int argc, char **argv)
         return 0;
     }
     printf("account  %s%s\n", acct, a.exists ? "" : " (does not exist)");
-    printf("balance  %" PRId64 ".%06" PRId64 " (%" PRId64 " micro-units)\n", (int64_t)(a.balance / CHAIN_MICRO_PER_TOKEN),
+    printf("balance  %" PRId64 ".%06" PRId64 " (%" PRId64 " micro-units)\n",
+           (int64_t)(a.balance / CHAIN_MICRO_PER_TOKEN),
            (int64_t)(a.balance % CHAIN_MICRO_PER_TOKEN), a.balance);
     printf("locked   %" PRId64 " micro-units\n", a.locked);
     printf("nonce    %" PRIu64 "\n", a.nonce);
     if (verify)
-        printf("verified at height %" PRIu64 " (block %s, state root %s) against %u genesis validators (%s)\n",
+        printf("verified at height %" PRIu64
+               " (block %s, state root %s) against %u genesis validators (%s)\n",
                h.height, bh, root, o.trust.n, o.trust.engine == CONS_ENGINE_RAFT ? "raft" : "pbft");
     else
         printf("UNVERIFIED: the node's word at height %" PRIu64 " (--no-verify)\n", h.height);
@@ -910,27 +945,30 @@ static int cmd_balance(int argc, char **argv)
 
 static void usage_recharge(FILE *f)
 {
-    fprintf(f, "usage: gridctl recharge --account HEX --amount MICRO --bank-ref REF --shadow-key FILE\n"
-               "                        [--shadow-rpc URL] [--chain-id ID | --rpc URL]\n"
-               "\n"
-               "Ask the shadow centre's node to mint MICRO micro-units to ACCOUNT against the bank\n"
-               "transfer REF.  The request is signed with FILE (a key holding the shadow-centre role,\n"
-               "or listed in the node's shadow_keys); the node signs the Mint with its own shadow key.\n"
-               "Idempotent: the same REF again mints nothing and prints the first result; the same\n"
-               "REF with another account or amount is refused (BANK_REF_CONFLICT).\n"
-               "\n"
-               "--shadow-rpc URL  the shadow-centre API (default $GRIDCTL_SHADOW_RPC or %s)\n"
-               "--chain-id ID     the chain the signature is for (default: asked of --rpc's status)\n"
-               "--rpc URL         the public JSON-RPC, only to learn the chain id\n"
-               "\n"
-               "Prints the node's answer as JSON: hash, status (pending or committed), height, repeat.\n"
-               "exit status: 0 accepted (or a repeat), 1 refused or no answer, 2 usage error.\n",
-            GRIDCTL_SHADOW_DEFAULT_URL);
+    fprintf(
+        f,
+        "usage: gridctl recharge --account HEX --amount MICRO --bank-ref REF --shadow-key FILE\n"
+        "                        [--shadow-rpc URL] [--chain-id ID | --rpc URL]\n"
+        "\n"
+        "Ask the shadow centre's node to mint MICRO micro-units to ACCOUNT against the bank\n"
+        "transfer REF.  The request is signed with FILE (a key holding the shadow-centre role,\n"
+        "or listed in the node's shadow_keys); the node signs the Mint with its own shadow key.\n"
+        "Idempotent: the same REF again mints nothing and prints the first result; the same\n"
+        "REF with another account or amount is refused (BANK_REF_CONFLICT).\n"
+        "\n"
+        "--shadow-rpc URL  the shadow-centre API (default $GRIDCTL_SHADOW_RPC or %s)\n"
+        "--chain-id ID     the chain the signature is for (default: asked of --rpc's status)\n"
+        "--rpc URL         the public JSON-RPC, only to learn the chain id\n"
+        "\n"
+        "Prints the node's answer as JSON: hash, status (pending or committed), height, repeat.\n"
+        "exit status: 0 accepted (or a repeat), 1 refused or no answer, 2 usage error.\n",
+        GRIDCTL_SHADOW_DEFAULT_URL);
 }
 
 static int cmd_recharge(int argc, char **argv)
 {
-    const char *account = NULL, *amount_s = NULL, *ref = NULL, *keyfile = NULL, *shadow = NULL, *chain_id = NULL;
+    const char *account = NULL, *amount_s = NULL, *ref = NULL, *keyfile = NULL, *shadow = NULL,
+               *chain_id = NULL;
     struct rpc_opts o;
     memset(&o, 0, sizeof o);
     for (int i = 1; i < argc; i++) {
@@ -955,7 +993,8 @@ static int cmd_recharge(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (!account || !amount_s || !ref || !keyfile) {
-        fprintf(stderr, "gridctl: recharge needs --account, --amount, --bank-ref and --shadow-key\n");
+        fprintf(stderr,
+                "gridctl: recharge needs --account, --amount, --bank-ref and --shadow-key\n");
         usage_recharge(stderr);
         return EXIT_USAGE;
     }
@@ -966,7 +1005,9 @@ static int cmd_recharge(int argc, char **argv)
         return EXIT_BAD_INPUT;
     }
     if (parse_u64(amount_s, &amount) != 0 || amount == 0 || amount > (uint64_t)INT64_MAX) {
-        fprintf(stderr, "gridctl: --amount must be a positive integer of micro-units (1 token = 1000000)\n");
+        fprintf(
+            stderr,
+            "gridctl: --amount must be a positive integer of micro-units (1 token = 1000000)\n");
         return EXIT_BAD_INPUT;
     }
     int rc = rpc_opts_finish(&o);
@@ -975,7 +1016,8 @@ static int cmd_recharge(int argc, char **argv)
     if (key_read(keyfile, pk, sk) != 0)
         return EXIT_BAD_INPUT;
     if (!shadow)
-        shadow = getenv("GRIDCTL_SHADOW_RPC") ? getenv("GRIDCTL_SHADOW_RPC") : GRIDCTL_SHADOW_DEFAULT_URL;
+        shadow = getenv("GRIDCTL_SHADOW_RPC") ? getenv("GRIDCTL_SHADOW_RPC")
+                                              : GRIDCTL_SHADOW_DEFAULT_URL;
     struct node_http_url su;
     char err[512];
     if (node_http_parse_url(shadow, &su, err, sizeof err) != 0) {
@@ -997,8 +1039,9 @@ static int cmd_recharge(int argc, char **argv)
     }
     char hex[2 * CHAIN_PK_BYTES + 1];
     chain_hex(hex, acct, CHAIN_PK_BYTES);
-    json_t *req = json_pack("{s:s, s:i, s:s, s:{s:s, s:I, s:s}}", "jsonrpc", "2.0", "id", 1, "method", "recharge",
-                            "params", "account", hex, "amount", (json_int_t)amount, "bank_ref", ref);
+    json_t *req = json_pack("{s:s, s:i, s:s, s:{s:s, s:I, s:s}}", "jsonrpc", "2.0", "id", 1,
+                            "method", "recharge", "params", "account", hex, "amount",
+                            (json_int_t)amount, "bank_ref", ref);
     char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
     if (!body) {
@@ -1031,14 +1074,18 @@ static int cmd_recharge(int argc, char **argv)
     if (!res) {
         if (e)
             fprintf(stderr, "gridctl: recharge refused (%s, %d): %s\n",
-                    json_integer_value(json_object_get(e, "code")) ? rpc_err_name((int)json_integer_value(
-                                                                         json_object_get(e, "code")))
-                                                                   : "?",
+                    json_integer_value(json_object_get(e, "code"))
+                        ? rpc_err_name((int)json_integer_value(json_object_get(e, "code")))
+                        : "?",
                     (int)json_integer_value(json_object_get(e, "code")),
-                    json_string_value(json_object_get(e, "message")) ? json_string_value(json_object_get(e, "message"))
-                                                                      : "(no message)");
+                    json_string_value(json_object_get(e, "message"))
+                        ? json_string_value(json_object_get(e, "message"))
+                        : "(no message)");
         else
-            fprintf(stderr, "gridctl: recharge: the shadow API answered HTTP %d without a JSON-RPC answer\n", st);
+            fprintf(
+                stderr,
+                "gridctl: recharge: the shadow API answered HTTP %d without a JSON-RPC answer\n",
+                st);
         json_decref(r);
         return EXIT_BAD_INPUT;
     }
@@ -1059,7 +1106,8 @@ static const struct command COMMANDS[] = {
     {"transfer", "sign a transfer here and submit it to a node", cmd_transfer},
     {"balance", "an account's balance, verified as a light client", cmd_balance},
     {"market", "the energy market: clear a book", cmd_market},
-    {"recharge", "shadow centre: mint against a bank transfer (signed, idempotent by bank ref)", cmd_recharge},
+    {"recharge", "shadow centre: mint against a bank transfer (signed, idempotent by bank ref)",
+     cmd_recharge},
     {NULL, NULL, NULL},
 };
 
@@ -1069,7 +1117,8 @@ static void usage_top(FILE *f)
                "\n"
                "gridledger's command-line tool.  `gridctl <command> --help` for more.\n");
     list_commands(f, COMMANDS);
-    fprintf(f, "\nexit status: 0 success, 1 bad input or refused, 2 usage error, 3 verification failed.\n");
+    fprintf(f, "\nexit status: 0 success, 1 bad input or refused, 2 usage error, 3 verification "
+               "failed.\n");
 }
 
 int main(int argc, char **argv)

@@ -18,7 +18,7 @@
 const char *node_lc_err_name(int err)
 {
     switch (err) {
-#define NODE_LC_NAME_(name, code, msg)                                                         \
+#define NODE_LC_NAME_(name, code, msg)                                                             \
     case code: return #name;
         NODE_LC_ERRORS(NODE_LC_NAME_)
 #undef NODE_LC_NAME_
@@ -29,7 +29,7 @@ const char *node_lc_err_name(int err)
 const char *node_lc_strerror(int err)
 {
     switch (err) {
-#define NODE_LC_MSG_(name, code, msg)                                                          \
+#define NODE_LC_MSG_(name, code, msg)                                                              \
     case code: return msg;
         NODE_LC_ERRORS(NODE_LC_MSG_)
 #undef NODE_LC_MSG_
@@ -76,7 +76,8 @@ static int get_u64(const json_t *o, const char *k, uint64_t *out)
 
 /* ---- genesis ---- */
 
-int node_lc_trust_from_genesis(const char *text, size_t len, struct node_lc_trust *out, char *why, size_t whylen)
+int node_lc_trust_from_genesis(const char *text, size_t len, struct node_lc_trust *out, char *why,
+                               size_t whylen)
 {
     json_error_t jerr;
     int rc = NODE_LC_ERR_BAD_GENESIS;
@@ -93,7 +94,8 @@ int node_lc_trust_from_genesis(const char *text, size_t len, struct node_lc_trus
     json_t *cid = json_object_get(g, "chain_id");
     if (!json_is_string(cid) || json_string_length(cid) == 0 ||
         json_string_length(cid) > CHAIN_CHAIN_ID_MAX_BYTES) {
-        snprintf(why, whylen, "genesis \"chain_id\" must be a string of 1 to %u bytes", CHAIN_CHAIN_ID_MAX_BYTES);
+        snprintf(why, whylen, "genesis \"chain_id\" must be a string of 1 to %u bytes",
+                 CHAIN_CHAIN_ID_MAX_BYTES);
         goto done;
     }
     snprintf(out->chain_id, sizeof out->chain_id, "%s", json_string_value(cid));
@@ -109,14 +111,16 @@ int node_lc_trust_from_genesis(const char *text, size_t len, struct node_lc_trus
     json_t *vals = json_object_get(g, "validators");
     size_t n = json_array_size(vals);
     if (!json_is_array(vals) || n == 0 || n > CONS_NODES_MAX) {
-        snprintf(why, whylen, "genesis \"validators\" must be an array of 1 to %u validators", CONS_NODES_MAX);
+        snprintf(why, whylen, "genesis \"validators\" must be an array of 1 to %u validators",
+                 CONS_NODES_MAX);
         goto done;
     }
     struct chain_validator cv[CONS_NODES_MAX];
     for (size_t i = 0; i < n; i++) {
         json_t *v = json_array_get(vals, i);
         uint64_t power = 0;
-        if (!json_is_object(v) || node_lc_hex(json_object_get(v, "key"), out->keys[i], CONS_KEY_BYTES)) {
+        if (!json_is_object(v) ||
+            node_lc_hex(json_object_get(v, "key"), out->keys[i], CONS_KEY_BYTES)) {
             snprintf(why, whylen, "genesis validators[%zu].key must be 64 hex digits", i);
             goto done;
         }
@@ -129,7 +133,8 @@ int node_lc_trust_from_genesis(const char *text, size_t len, struct node_lc_trus
         cv[i].power = out->power[i];
         for (size_t j = 0; j < i; j++)
             if (memcmp(out->keys[j], out->keys[i], CONS_KEY_BYTES) == 0) {
-                snprintf(why, whylen, "genesis validators[%zu] repeats validators[%zu]'s key", i, j);
+                snprintf(why, whylen, "genesis validators[%zu] repeats validators[%zu]'s key", i,
+                         j);
                 goto done;
             }
     }
@@ -147,16 +152,16 @@ done:
 
 /* ---- bytes ---- */
 
-bool node_lc_vote_verify(void *ctx, const uint8_t key[CONS_KEY_BYTES], const uint8_t *msg, size_t len,
-                         const uint8_t sig[CONS_SIG_BYTES])
+bool node_lc_vote_verify(void *ctx, const uint8_t key[CONS_KEY_BYTES], const uint8_t *msg,
+                         size_t len, const uint8_t sig[CONS_SIG_BYTES])
 {
     (void)ctx;
     return chain_verify(sig, CHAIN_TAG_VOTE, msg, len, key) == CHAIN_ERR_OK;
 }
 
 int node_lc_verify_header(const struct node_lc_trust *t, const uint8_t *header, size_t header_len,
-                          const uint8_t *claimed_hash, uint64_t want_height, const struct cons_cert *cert,
-                          struct node_lc_header *out)
+                          const uint8_t *claimed_hash, uint64_t want_height,
+                          const struct cons_cert *cert, struct node_lc_header *out)
 {
     uint8_t hash[CHAIN_HASH_BYTES];
     ProtobufCMessage *m = NULL;
@@ -165,7 +170,8 @@ int node_lc_verify_header(const struct node_lc_trust *t, const uint8_t *header, 
     chain_hash(hash, CHAIN_TAG_HEADER, header, header_len);
     if (claimed_hash && memcmp(hash, claimed_hash, CHAIN_HASH_BYTES) != 0)
         return NODE_LC_ERR_HEADER_HASH;
-    if (chain_pb_unpack(&gl__block_header__descriptor, header, header_len, CHAIN_HEADER_MAX_BYTES, &m))
+    if (chain_pb_unpack(&gl__block_header__descriptor, header, header_len, CHAIN_HEADER_MAX_BYTES,
+                        &m))
         return NODE_LC_ERR_HEADER_MALFORMED;
     Gl__BlockHeader *h = (Gl__BlockHeader *)m;
     if (h->state_root.len != CHAIN_HASH_BYTES || h->valset_hash.len != CHAIN_HASH_BYTES) {
@@ -192,8 +198,8 @@ int node_lc_verify_header(const struct node_lc_trust *t, const uint8_t *header, 
         rc = NODE_LC_ERR_CERT_MISMATCH;
         goto done;
     }
-    if (cons_cert_check(t->engine, t->n, (const uint8_t(*)[CONS_KEY_BYTES])t->keys, cert, node_lc_vote_verify,
-                        NULL) != CONS_ERR_OK) {
+    if (cons_cert_check(t->engine, t->n, (const uint8_t(*)[CONS_KEY_BYTES])t->keys, cert,
+                        node_lc_vote_verify, NULL) != CONS_ERR_OK) {
         rc = NODE_LC_ERR_CERT_INVALID;
         goto done;
     }
@@ -207,8 +213,9 @@ done:
     return rc;
 }
 
-int node_lc_verify_kv(const struct node_lc_header *h, const uint8_t *key, size_t key_len, const uint8_t *value,
-                      size_t value_len, const uint8_t *proof, size_t proof_len)
+int node_lc_verify_kv(const struct node_lc_header *h, const uint8_t *key, size_t key_len,
+                      const uint8_t *value, size_t value_len, const uint8_t *proof,
+                      size_t proof_len)
 {
     struct chain_proof *p = malloc(sizeof *p); /* 8 KB: off the stack */
     if (!p)
@@ -235,8 +242,8 @@ static int cert_from_json(const json_t *c, struct cons_cert *out)
     memset(out, 0, sizeof *out);
     const json_t *sigs = json_object_get(c, "sigs");
     if (!json_is_object(c) || get_u64(c, "height", &out->height) ||
-        node_lc_hex(json_object_get(c, "hash"), out->hash, CONS_HASH_BYTES) || !json_is_array(sigs) ||
-        json_array_size(sigs) > CONS_NODES_MAX)
+        node_lc_hex(json_object_get(c, "hash"), out->hash, CONS_HASH_BYTES) ||
+        !json_is_array(sigs) || json_array_size(sigs) > CONS_NODES_MAX)
         return -1;
     for (size_t i = 0; i < json_array_size(sigs); i++) {
         const json_t *s = json_array_get(sigs, i);
@@ -250,8 +257,9 @@ static int cert_from_json(const json_t *c, struct cons_cert *out)
     return 0;
 }
 
-int node_lc_check_header_json(const struct node_lc_trust *t, const json_t *result, uint64_t want_height,
-                              struct node_lc_header *out, char *why, size_t whylen)
+int node_lc_check_header_json(const struct node_lc_trust *t, const json_t *result,
+                              uint64_t want_height, struct node_lc_header *out, char *why,
+                              size_t whylen)
 {
     uint8_t claimed[CHAIN_HASH_BYTES], *hb = NULL;
     size_t hl;
@@ -261,7 +269,8 @@ int node_lc_check_header_json(const struct node_lc_trust *t, const json_t *resul
     if (!json_is_object(result) || get_u64(result, "height", &height) ||
         node_lc_hex(json_object_get(result, "hash"), claimed, sizeof claimed) ||
         hex_alloc(json_object_get(result, "header"), CHAIN_HEADER_MAX_BYTES, &hb, &hl))
-        return fail(NODE_LC_ERR_BAD_RESPONSE, why, whylen, "get_header needs height, hash and header");
+        return fail(NODE_LC_ERR_BAD_RESPONSE, why, whylen,
+                    "get_header needs height, hash and header");
     if (want_height != UINT64_MAX && height != want_height) {
         free(hb);
         return fail(NODE_LC_ERR_HEIGHT_MISMATCH, why, whylen, NULL);
@@ -279,25 +288,27 @@ int node_lc_check_header_json(const struct node_lc_trust *t, const json_t *resul
     char detail[160];
     switch (rc) {
     case NODE_LC_ERR_NO_CERT:
-        snprintf(detail, sizeof detail, "height %llu has none yet (genesis, or not yet certified); retry later",
+        snprintf(detail, sizeof detail,
+                 "height %llu has none yet (genesis, or not yet certified); retry later",
                  (unsigned long long)height);
         break;
     case NODE_LC_ERR_CERT_INVALID:
         snprintf(detail, sizeof detail, "%s needs %u of the %u genesis validators",
-                 t->engine == CONS_ENGINE_RAFT ? "raft" : "pbft", cons_quorum(t->engine, t->n), t->n);
+                 t->engine == CONS_ENGINE_RAFT ? "raft" : "pbft", cons_quorum(t->engine, t->n),
+                 t->n);
         break;
     case NODE_LC_ERR_WRONG_CHAIN:
         snprintf(detail, sizeof detail, "the genesis file is for \"%s\"", t->chain_id);
         break;
-    default:
-        detail[0] = '\0';
+    default: detail[0] = '\0';
     }
     return fail(rc, why, whylen, detail[0] ? detail : NULL);
 }
 
 /* Shared by account and state: key binding, value and proof. */
-static int check_value_json(const struct node_lc_header *h, const json_t *result, const uint8_t *key,
-                            size_t key_len, uint8_t **value, size_t *value_len, char *why, size_t whylen)
+static int check_value_json(const struct node_lc_header *h, const json_t *result,
+                            const uint8_t *key, size_t key_len, uint8_t **value, size_t *value_len,
+                            char *why, size_t whylen)
 {
     uint8_t *rkey = NULL, *proof = NULL;
     size_t rkl, pl;
@@ -310,11 +321,13 @@ static int check_value_json(const struct node_lc_header *h, const json_t *result
         hex_alloc(json_object_get(result, "key"), CHAIN_STATE_KEY_MAX_BYTES, &rkey, &rkl) ||
         hex_alloc(json_object_get(result, "proof"), CHAIN_PROOF_MAX_BYTES, &proof, &pl) || !vj ||
         (!json_is_null(vj) && hex_alloc(vj, CHAIN_STATE_VALUE_MAX_BYTES, value, value_len))) {
-        rc = fail(NODE_LC_ERR_BAD_RESPONSE, why, whylen, "needs height, key, value (hex or null) and proof");
+        rc = fail(NODE_LC_ERR_BAD_RESPONSE, why, whylen,
+                  "needs height, key, value (hex or null) and proof");
         goto done;
     }
     if (height != h->height) {
-        rc = fail(NODE_LC_ERR_HEIGHT_MISMATCH, why, whylen, "the value is not from the certified height");
+        rc = fail(NODE_LC_ERR_HEIGHT_MISMATCH, why, whylen,
+                  "the value is not from the certified height");
         goto done;
     }
     if (rkl != key_len || memcmp(rkey, key, key_len) != 0) {
@@ -335,21 +348,23 @@ done:
     return rc;
 }
 
-int node_lc_check_state_json(const struct node_lc_header *h, const json_t *result, const uint8_t *key,
-                             size_t key_len, uint8_t **value, size_t *value_len, char *why, size_t whylen)
+int node_lc_check_state_json(const struct node_lc_header *h, const json_t *result,
+                             const uint8_t *key, size_t key_len, uint8_t **value, size_t *value_len,
+                             char *why, size_t whylen)
 {
     return check_value_json(h, result, key, key_len, value, value_len, why, whylen);
 }
 
 int node_lc_check_account_json(const struct node_lc_header *h, const json_t *result,
-                               const uint8_t pk[static CHAIN_PK_BYTES], struct chain_account *out, char *why,
-                               size_t whylen)
+                               const uint8_t pk[static CHAIN_PK_BYTES], struct chain_account *out,
+                               char *why, size_t whylen)
 {
     uint8_t key[CHAIN_KEY_ACCOUNT_BYTES], acct[CHAIN_PK_BYTES], *val = NULL;
     size_t vl;
     memset(out, 0, sizeof *out);
     chain_key_account(key, pk);
-    if (!json_is_object(result) || node_lc_hex(json_object_get(result, "account"), acct, sizeof acct))
+    if (!json_is_object(result) ||
+        node_lc_hex(json_object_get(result, "account"), acct, sizeof acct))
         return fail(NODE_LC_ERR_BAD_RESPONSE, why, whylen, "get_account needs account");
     if (memcmp(acct, pk, sizeof acct) != 0)
         return fail(NODE_LC_ERR_KEY_MISMATCH, why, whylen, NULL);
@@ -364,7 +379,8 @@ int node_lc_check_account_json(const struct node_lc_header *h, const json_t *res
     free(val);
     /* The convenience fields must say what the proof says. */
     const json_t *ex = json_object_get(result, "exists"), *bal = json_object_get(result, "balance"),
-                 *nonce = json_object_get(result, "nonce"), *locked = json_object_get(result, "locked");
+                 *nonce = json_object_get(result, "nonce"),
+                 *locked = json_object_get(result, "locked");
     if (!json_is_boolean(ex) || json_boolean_value(ex) != out->exists || !json_is_integer(bal) ||
         json_integer_value(bal) != out->balance || !json_is_integer(nonce) ||
         (uint64_t)json_integer_value(nonce) != out->nonce || !json_is_integer(locked) ||

@@ -25,23 +25,25 @@
 #include "chain_limits.h"
 #include "cons.h"
 
-#define NODE_LC_ERRORS(X)                                                                      \
-    X(OK, 0, "ok")                                                                             \
-    X(NOMEM, -1, "out of memory")                                                              \
-    X(BAD_GENESIS, -2, "the genesis file is not usable")                                       \
-    X(BAD_RESPONSE, -3, "the node's answer is malformed (a field is missing, of the wrong type or not hex)") \
-    X(HEADER_MALFORMED, -4, "the header bytes do not decode as a block header")                \
-    X(HEADER_HASH, -5, "the header bytes do not hash to the block hash the node claims")       \
-    X(HEIGHT_MISMATCH, -6, "the node answered for another height than asked")                  \
-    X(WRONG_CHAIN, -7, "the header belongs to another chain than the genesis file's")          \
-    X(VALSET_CHANGED, -8, "the header names another validator set than the genesis file's")    \
-    X(NO_CERT, -9, "the node sent no commit certificate for this header")                      \
-    X(CERT_MISMATCH, -10, "the certificate is for another block than this header")             \
-    X(CERT_INVALID, -11, "the certificate lacks a quorum of valid signatures by genesis validators") \
-    X(KEY_MISMATCH, -12, "the node answered for another key or account than asked")            \
-    X(PROOF_MALFORMED, -13, "the proof does not decode")                                       \
-    X(PROOF_INVALID, -14, "the value and proof do not verify against the certified state root") \
-    X(VALUE_MALFORMED, -15, "the proven value does not decode")                                \
+#define NODE_LC_ERRORS(X)                                                                          \
+    X(OK, 0, "ok")                                                                                 \
+    X(NOMEM, -1, "out of memory")                                                                  \
+    X(BAD_GENESIS, -2, "the genesis file is not usable")                                           \
+    X(BAD_RESPONSE, -3,                                                                            \
+      "the node's answer is malformed (a field is missing, of the wrong type or not hex)")         \
+    X(HEADER_MALFORMED, -4, "the header bytes do not decode as a block header")                    \
+    X(HEADER_HASH, -5, "the header bytes do not hash to the block hash the node claims")           \
+    X(HEIGHT_MISMATCH, -6, "the node answered for another height than asked")                      \
+    X(WRONG_CHAIN, -7, "the header belongs to another chain than the genesis file's")              \
+    X(VALSET_CHANGED, -8, "the header names another validator set than the genesis file's")        \
+    X(NO_CERT, -9, "the node sent no commit certificate for this header")                          \
+    X(CERT_MISMATCH, -10, "the certificate is for another block than this header")                 \
+    X(CERT_INVALID, -11,                                                                           \
+      "the certificate lacks a quorum of valid signatures by genesis validators")                  \
+    X(KEY_MISMATCH, -12, "the node answered for another key or account than asked")                \
+    X(PROOF_MALFORMED, -13, "the proof does not decode")                                           \
+    X(PROOF_INVALID, -14, "the value and proof do not verify against the certified state root")    \
+    X(VALUE_MALFORMED, -15, "the proven value does not decode")                                    \
     X(FIELDS_MISMATCH, -16, "the node's convenience fields disagree with the proven value")
 
 enum node_lc_err {
@@ -49,17 +51,17 @@ enum node_lc_err {
     NODE_LC_ERRORS(NODE_LC_ENUM_)
 #undef NODE_LC_ENUM_
 };
-const char *node_lc_err_name(int err);  /* "CERT_INVALID", never NULL */
-const char *node_lc_strerror(int err);  /* never NULL */
+const char *node_lc_err_name(int err); /* "CERT_INVALID", never NULL */
+const char *node_lc_strerror(int err); /* never NULL */
 
 /* What the genesis file makes us trust. */
 struct node_lc_trust {
     char chain_id[CHAIN_CHAIN_ID_MAX_BYTES + 1];
     enum cons_engine engine;
-    uint32_t n;                                  /* validators, 1..CONS_NODES_MAX */
+    uint32_t n; /* validators, 1..CONS_NODES_MAX */
     uint8_t keys[CONS_NODES_MAX][CONS_KEY_BYTES];
     uint64_t power[CONS_NODES_MAX];
-    uint8_t valset_hash[CHAIN_HASH_BYTES];       /* chain_valset_hash of the genesis validators */
+    uint8_t valset_hash[CHAIN_HASH_BYTES]; /* chain_valset_hash of the genesis validators */
 };
 
 /* A header that passed node_lc_verify_header. */
@@ -72,44 +74,48 @@ struct node_lc_header {
 
 /* Read chain_id, engine and validators from genesis.json text (interface (2)
  * of issue 5).  Returns OK or BAD_GENESIS with the reason in why. */
-int node_lc_trust_from_genesis(const char *text, size_t len, struct node_lc_trust *out /* OUT */, char *why,
-                               size_t whylen) __attribute__((warn_unused_result));
+int node_lc_trust_from_genesis(const char *text, size_t len, struct node_lc_trust *out /* OUT */,
+                               char *why, size_t whylen) __attribute__((warn_unused_result));
 
 /* The signature check certificates use: Ed25519 over CHAIN_TAG_VOTE ||
  * cons_vote_msg (the same rule gridnode signs with).  Fits cons_cert_check. */
-bool node_lc_vote_verify(void *ctx, const uint8_t key[CONS_KEY_BYTES], const uint8_t *msg, size_t len,
-                         const uint8_t sig[CONS_SIG_BYTES]);
+bool node_lc_vote_verify(void *ctx, const uint8_t key[CONS_KEY_BYTES], const uint8_t *msg,
+                         size_t len, const uint8_t sig[CONS_SIG_BYTES]);
 
 /* Check header bytes against the trust: decode, hash (== claimed_hash when
  * not NULL), height == want_height, chain id, validator-set hash, and the
  * certificate (NULL: NO_CERT).  Fills *out on OK. */
 int node_lc_verify_header(const struct node_lc_trust *t, const uint8_t *header, size_t header_len,
-                          const uint8_t *claimed_hash, uint64_t want_height, const struct cons_cert *cert,
-                          struct node_lc_header *out /* OUT */) __attribute__((warn_unused_result));
+                          const uint8_t *claimed_hash, uint64_t want_height,
+                          const struct cons_cert *cert, struct node_lc_header *out /* OUT */)
+    __attribute__((warn_unused_result));
 
 /* Check that raw state key maps to value (NULL: is absent) under the
  * verified header's state root, given the encoded gl.StateProof. */
-int node_lc_verify_kv(const struct node_lc_header *h, const uint8_t *key, size_t key_len, const uint8_t *value,
-                      size_t value_len, const uint8_t *proof, size_t proof_len) __attribute__((warn_unused_result));
+int node_lc_verify_kv(const struct node_lc_header *h, const uint8_t *key, size_t key_len,
+                      const uint8_t *value, size_t value_len, const uint8_t *proof,
+                      size_t proof_len) __attribute__((warn_unused_result));
 
 /* ---- the same over the JSON results of rpc/ (rpc/README.md) ---- */
 
 /* A get_header result for height want_height (UINT64_MAX: any). */
-int node_lc_check_header_json(const struct node_lc_trust *t, const json_t *result, uint64_t want_height,
-                              struct node_lc_header *out /* OUT */, char *why, size_t whylen)
-    __attribute__((warn_unused_result));
+int node_lc_check_header_json(const struct node_lc_trust *t, const json_t *result,
+                              uint64_t want_height, struct node_lc_header *out /* OUT */, char *why,
+                              size_t whylen) __attribute__((warn_unused_result));
 
 /* A get_account result for pk at the verified header's height; *out comes
  * from the proven value (exists == false when the proof shows absence). */
 int node_lc_check_account_json(const struct node_lc_header *h, const json_t *result,
-                               const uint8_t pk[static CHAIN_PK_BYTES], struct chain_account *out /* OUT */,
-                               char *why, size_t whylen) __attribute__((warn_unused_result));
+                               const uint8_t pk[static CHAIN_PK_BYTES],
+                               struct chain_account *out /* OUT */, char *why, size_t whylen)
+    __attribute__((warn_unused_result));
 
 /* A get_state result for key at the verified header's height.  *value is
  * malloc'd (NULL when absent); caller frees. */
-int node_lc_check_state_json(const struct node_lc_header *h, const json_t *result, const uint8_t *key,
-                             size_t key_len, uint8_t **value /* OUT */, size_t *value_len /* OUT */, char *why,
-                             size_t whylen) __attribute__((warn_unused_result));
+int node_lc_check_state_json(const struct node_lc_header *h, const json_t *result,
+                             const uint8_t *key, size_t key_len, uint8_t **value /* OUT */,
+                             size_t *value_len /* OUT */, char *why, size_t whylen)
+    __attribute__((warn_unused_result));
 
 /* Lower/upper-case hex of exactly n bytes from a JSON string.  0 or -1. */
 int node_lc_hex(const json_t *s, uint8_t *out, size_t n);

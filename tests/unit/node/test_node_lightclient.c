@@ -24,7 +24,7 @@
 #include "rpc.h"
 #include "testutil.h"
 
-#define NV 4
+#define NV       4
 #define CHAIN_ID "lc-test"
 
 enum { K_V0, K_V1, K_V2, K_V3, K_ALICE, K_BOB, K_OUTSIDER, K_N };
@@ -84,17 +84,20 @@ static void sign_by(struct world *w, uint32_t n)
     }
 }
 
-static void make_genesis_json(struct world *w, const char *chain_id, const char *engine, int replace_v3_with)
+static void make_genesis_json(struct world *w, const char *chain_id, const char *engine,
+                              int replace_v3_with)
 {
-    size_t off = (size_t)snprintf(w->genesis, sizeof w->genesis,
-                                  "{\"chain_id\":\"%s\",\"engine\":\"%s\",\"time_ms\":1767225600000,\"validators\":[",
-                                  chain_id, engine);
+    size_t off = (size_t)snprintf(
+        w->genesis, sizeof w->genesis,
+        "{\"chain_id\":\"%s\",\"engine\":\"%s\",\"time_ms\":1767225600000,\"validators\":[",
+        chain_id, engine);
     for (int i = 0; i < NV; i++) {
         char hex[65];
-        chain_hex(hex, w->pk[i == K_V3 && replace_v3_with >= 0 ? replace_v3_with : i], CHAIN_PK_BYTES);
+        chain_hex(hex, w->pk[i == K_V3 && replace_v3_with >= 0 ? replace_v3_with : i],
+                  CHAIN_PK_BYTES);
         off += (size_t)snprintf(w->genesis + off, sizeof w->genesis - off,
-                                "%s{\"key\":\"%s\",\"power\":1,\"addr\":\"127.0.0.1:%d\"}", i ? "," : "", hex,
-                                26601 + i);
+                                "%s{\"key\":\"%s\",\"power\":1,\"addr\":\"127.0.0.1:%d\"}",
+                                i ? "," : "", hex, 26601 + i);
     }
     snprintf(w->genesis + off, sizeof w->genesis - off, "],\"accounts\":[]}");
 }
@@ -117,18 +120,23 @@ static int setup(void **state)
         memcpy(v[i].key, w->pk[i], CHAIN_PK_BYTES);
         v[i].power = 1;
     }
-    struct chain_genesis_account acc[2] = {{.balance = 1000 * CHAIN_MICRO_PER_TOKEN}, {.balance = 7}};
+    struct chain_genesis_account acc[2] = {{.balance = 1000 * CHAIN_MICRO_PER_TOKEN},
+                                           {.balance = 7}};
     memcpy(acc[0].pk, w->pk[K_ALICE], CHAIN_PK_BYTES);
     memcpy(acc[1].pk, w->pk[K_BOB], CHAIN_PK_BYTES);
-    struct chain_genesis g = {.chain_id = CHAIN_ID, .time_ms = 1767225600000ull, .accounts = acc, .naccounts = 2,
-                              .validators = v, .nvalidators = NV};
+    struct chain_genesis g = {.chain_id = CHAIN_ID,
+                              .time_ms = 1767225600000ull,
+                              .accounts = acc,
+                              .naccounts = 2,
+                              .validators = v,
+                              .nvalidators = NV};
     assert_int_equal(chain_genesis(&w->c, &g), 0);
     /* block 1: alice pays bob 3 tokens */
     uint8_t *p, *tx;
     size_t pl, tl;
     assert_int_equal(chain_payload_transfer(w->pk[K_BOB], 3 * CHAIN_MICRO_PER_TOKEN, &p, &pl), 0);
-    assert_int_equal(chain_tx_build(CHAIN_ID, 0, GL__TX_TYPE__TX_TRANSFER, p, pl, w->pk[K_ALICE], w->sk[K_ALICE],
-                                    &tx, &tl),
+    assert_int_equal(chain_tx_build(CHAIN_ID, 0, GL__TX_TYPE__TX_TRANSFER, p, pl, w->pk[K_ALICE],
+                                    w->sk[K_ALICE], &tx, &tl),
                      0);
     free(p);
     struct chain_exec_result r;
@@ -143,7 +151,8 @@ static int setup(void **state)
     sign_by(w, 3);
     make_genesis_json(w, CHAIN_ID, "raft", -1);
     char why[256];
-    assert_int_equal(node_lc_trust_from_genesis(w->genesis, strlen(w->genesis), &w->trust, why, sizeof why), 0);
+    assert_int_equal(
+        node_lc_trust_from_genesis(w->genesis, strlen(w->genesis), &w->trust, why, sizeof why), 0);
     *state = w;
     return 0;
 }
@@ -163,7 +172,8 @@ static json_t *rpc(struct world *w, const char *method, const char *params)
 {
     char body[512], *out;
     size_t n;
-    snprintf(body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"%s\",\"params\":%s}", method, params);
+    snprintf(body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"%s\",\"params\":%s}",
+             method, params);
     assert_int_equal(rpc_dispatch(&w->api, body, strlen(body), &out, &n), 0);
     json_t *r = json_loadb(out, n, 0, NULL);
     free(out);
@@ -200,7 +210,8 @@ static int check_header(struct world *w, json_t *hj, struct node_lc_header *h)
     return rc;
 }
 
-static int check_account(const struct node_lc_header *h, json_t *aj, const uint8_t *pk, struct chain_account *a)
+static int check_account(const struct node_lc_header *h, json_t *aj, const uint8_t *pk,
+                         struct chain_account *a)
 {
     char why[384];
     return node_lc_check_account_json(h, aj, pk, a, why, sizeof why);
@@ -259,11 +270,13 @@ static void test_a_correct_header_cert_and_proof_verify(void **state)
     uint8_t *val;
     size_t vl;
     char why[256];
-    assert_int_equal(node_lc_check_state_json(&h, sj, (const uint8_t *)"sys/supply", 10, &val, &vl, why, sizeof why),
+    assert_int_equal(node_lc_check_state_json(&h, sj, (const uint8_t *)"sys/supply", 10, &val, &vl,
+                                              why, sizeof why),
                      NODE_LC_ERR_OK);
     assert_non_null(val);
     free(val);
-    assert_int_equal(node_lc_check_state_json(&h, sj, (const uint8_t *)"sys/supplz", 10, &val, &vl, why, sizeof why),
+    assert_int_equal(node_lc_check_state_json(&h, sj, (const uint8_t *)"sys/supplz", 10, &val, &vl,
+                                              why, sizeof why),
                      NODE_LC_ERR_KEY_MISMATCH);
     json_decref(sj);
     json_decref(hj);
@@ -279,7 +292,8 @@ static void test_all_four_signers_also_verify_and_pbft_needs_the_same_three(void
     json_decref(hj);
     make_genesis_json(w, CHAIN_ID, "pbft", -1);
     char why[256];
-    assert_int_equal(node_lc_trust_from_genesis(w->genesis, strlen(w->genesis), &w->trust, why, sizeof why), 0);
+    assert_int_equal(
+        node_lc_trust_from_genesis(w->genesis, strlen(w->genesis), &w->trust, why, sizeof why), 0);
     assert_int_equal(w->trust.engine, CONS_ENGINE_PBFT);
     sign_by(w, 3);
     hj = header_at(w, 1);
@@ -341,14 +355,15 @@ static void test_a_changed_certificate_or_signature_fails(void **state)
     for (size_t s = 0; s < json_array_size(json_object_get(cert, "sigs")); s++)
         for (size_t i = 0; i < 64; i++) {
             t = json_deep_copy(hj);
-            flip_hex_byte(json_array_get(json_object_get(json_object_get(t, "cert"), "sigs"), s), "sig", i, 0x10);
+            flip_hex_byte(json_array_get(json_object_get(json_object_get(t, "cert"), "sigs"), s),
+                          "sig", i, 0x10);
             assert_int_equal(check_header(w, t, &h), NODE_LC_ERR_CERT_INVALID);
             json_decref(t);
         }
     /* a signature moved to another signer's index */
     t = json_deep_copy(hj);
-    json_object_set_new(json_array_get(json_object_get(json_object_get(t, "cert"), "sigs"), 0), "signer",
-                        json_integer(3));
+    json_object_set_new(json_array_get(json_object_get(json_object_get(t, "cert"), "sigs"), 0),
+                        "signer", json_integer(3));
     assert_int_equal(check_header(w, t, &h), NODE_LC_ERR_CERT_INVALID);
     json_decref(t);
     /* no certificate at all, or a malformed one */
@@ -395,12 +410,14 @@ static void test_a_cert_by_too_few_repeated_or_unknown_validators_fails(void **s
     sign_by(w, 3);
     make_genesis_json(w, CHAIN_ID, "raft", K_OUTSIDER);
     char why[256];
-    assert_int_equal(node_lc_trust_from_genesis(w->genesis, strlen(w->genesis), &w->trust, why, sizeof why), 0);
+    assert_int_equal(
+        node_lc_trust_from_genesis(w->genesis, strlen(w->genesis), &w->trust, why, sizeof why), 0);
     hj = header_at(w, 1);
     assert_int_equal(check_header(w, hj, &h), NODE_LC_ERR_VALSET_CHANGED);
     json_decref(hj);
     make_genesis_json(w, "another-chain", "raft", -1);
-    assert_int_equal(node_lc_trust_from_genesis(w->genesis, strlen(w->genesis), &w->trust, why, sizeof why), 0);
+    assert_int_equal(
+        node_lc_trust_from_genesis(w->genesis, strlen(w->genesis), &w->trust, why, sizeof why), 0);
     hj = header_at(w, 1);
     assert_int_equal(check_header(w, hj, &h), NODE_LC_ERR_WRONG_CHAIN);
     json_decref(hj);
@@ -412,7 +429,8 @@ static void test_a_header_for_another_height_fails(void **state)
     struct node_lc_header h;
     char why[256];
     json_t *hj = header_at(w, 1);
-    assert_int_equal(node_lc_check_header_json(&w->trust, hj, 2, &h, why, sizeof why), NODE_LC_ERR_HEIGHT_MISMATCH);
+    assert_int_equal(node_lc_check_header_json(&w->trust, hj, 2, &h, why, sizeof why),
+                     NODE_LC_ERR_HEIGHT_MISMATCH);
     json_object_set_new(hj, "height", json_integer(2));
     assert_int_equal(node_lc_check_header_json(&w->trust, hj, UINT64_MAX, &h, why, sizeof why),
                      NODE_LC_ERR_HEIGHT_MISMATCH);
@@ -515,15 +533,18 @@ static void test_an_unusable_genesis_is_refused_with_a_reason(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_a_correct_header_cert_and_proof_verify, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_all_four_signers_also_verify_and_pbft_needs_the_same_three, setup,
+        cmocka_unit_test_setup_teardown(test_a_correct_header_cert_and_proof_verify, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_all_four_signers_also_verify_and_pbft_needs_the_same_three, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_flipped_header_byte_fails, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_changed_certificate_or_signature_fails, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_cert_by_too_few_repeated_or_unknown_validators_fails, setup,
+        cmocka_unit_test_setup_teardown(test_a_changed_certificate_or_signature_fails, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_cert_by_too_few_repeated_or_unknown_validators_fails,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_header_for_another_height_fails, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_every_flipped_value_or_proof_byte_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_flipped_value_or_proof_byte_fails, setup,
+                                        teardown),
         cmocka_unit_test(test_an_unusable_genesis_is_refused_with_a_reason),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
