@@ -1,0 +1,11 @@
+# ---- gridledger-day: one trading day on a real network (issue 6, point 6) ----
+# scripts/demo_day.py starts 4 validators, the shadow centre's API and 20
+# households' gridmeter-sim + gridmeter, and runs gridledger-day's setup,
+# trade and report steps; `make demo` runs it, and so does the end-to-end test.
+add_executable(gridledger-day ${CMAKE_SOURCE_DIR}/node/demo_day.c
+                              ${CMAKE_SOURCE_DIR}/meterbridge/mb_profile.c)
+target_include_directories(gridledger-day PRIVATE ${CMAKE_SOURCE_DIR}/meterbridge
+                                                  ${CMAKE_SOURCE_DIR}/market)
+target_link_libraries(gridledger-day PRIVATE glclient glrpc glnodecore glmarket glchain m)
+target_compile_options(gridledger-day PRIVATE ${GL_WARNINGS})
+target_compile_definitions(gridledger-day PRIVATE _GNU_SOURCE)
