@@ -288,9 +288,11 @@ static void after_commit(struct node *n, const struct chain_exec_result *r)
             chain_hex(root, n->chain.head.state_root, CHAIN_HASH_BYTES);
             logf_("committed height %" PRIu64 " txs %zu root %.16s", r->height, r->ntx, root);
         }
-    pend_clear_upto(n, r->height);
-    if (n->gen.engine == CONS_ENGINE_PBFT && r->height % 64 == 0 && r->height > 512)
-        if (node_store_prune_log(&n->store, r->height - 512))
+    /* r may be one of the pending executions: it is freed (zeroed) here */
+    uint64_t height = r->height;
+    pend_clear_upto(n, height);
+    if (n->gen.engine == CONS_ENGINE_PBFT && height % 64 == 0 && height > 512)
+        if (node_store_prune_log(&n->store, height - 512))
             logf_("cannot prune the consensus log (it only grows)");
 }
 
