@@ -457,6 +457,19 @@ void node_config_defaults(struct node_config *c)
     c->verify_threads = 1;
     c->mempool_max_txs = 100000;
     c->mempool_max_bytes = 64u << 20;
+    c->clock_accel = 1;
+    c->mqtt_port = 1883;
+}
+
+uint64_t node_clock_ms(const struct node_config *c, uint64_t wall_ms)
+{
+    if (c->clock_accel <= 1 || wall_ms < c->clock_start_ms)
+        return wall_ms;
+    uint64_t t;
+    if (__builtin_mul_overflow(wall_ms - c->clock_start_ms, (uint64_t)c->clock_accel, &t) ||
+        __builtin_add_overflow(t, c->clock_start_ms, &t))
+        return UINT64_MAX;
+    return t;
 }
 
 #define CERR(...) fail_msg(err, errlen, NODE_ERR_BAD_CONFIG, __VA_ARGS__)
@@ -496,6 +509,85 @@ static int get_uint(json_t *root, const char *key, uint64_t lo, uint64_t hi, uin
     return NODE_ERR_OK;
 }
 
+/* A string field of 1..max bytes without control characters (and none of
+ * the characters in banned); absent: out untouched. */
+static int get_text(json_t *root, const char *key, size_t max, const char *banned, char *out,
+                    const char *what, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(root, key);
+    if (!v)
+        return NODE_ERR_OK;
+    const char *s = json_string_value(v);
+    size_t n = s ? json_string_length(v) : 0;
+    bool ok = s && n >= 1 && n <= max && strlen(s) == n;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (unsigned char)s[i] > ' ' && s[i] != 0x7f && !strchr(banned, s[i]);
+    if (!ok)
+        return CERR("config \"%s\" must be %s: 1 to %zu characters, no spaces or control "
+                    "characters%s%s",
+                    key, what, max, *banned ? ", none of " : "", banned);
+    memcpy(out, s, n + 1);
+    return NODE_ERR_OK;
+}
+
+/* The demo clock, the shadow-centre API and MQTT (node/README.md). */
+static int parse_services(json_t *root, const char *base_dir, struct node_config *c, char *err,
+                          size_t errlen)
+{
+    int rc;
+    uint64_t v = c->clock_accel;
+    if ((rc = get_uint(root, "clock_accel", 1, NODE_CLOCK_ACCEL_MAX, &v, err, errlen)))
+        return rc;
+    c->clock_accel = (uint32_t)v;
+    if ((rc = get_uint(root, "clock_start_ms", 0, (uint64_t)INT64_MAX, &c->clock_start_ms, err,
+                       errlen)))
+        return rc;
+    if (c->clock_accel > 1 && !json_object_get(root, "clock_start_ms"))
+        return CERR("config \"clock_accel\" %u needs \"clock_start_ms\" (ms since 1970 from which "
+                    "block time runs %u times faster; demo and test networks only)",
+                    c->clock_accel, c->clock_accel);
+
+    json_t *sl = json_object_get(root, "shadow_listen");
+    if (sl && !node_parse_addr(json_string_value(sl), c->shadow_host, &c->shadow_port))
+        return CERR("config \"shadow_listen\" must be \"host:port\" (the shadow-centre API; bind "
+                    "it to a private address)");
+    if ((rc = get_path(root, "shadow_key_file", base_dir, c->shadow_key_path, false, err, errlen)))
+        return rc;
+    json_t *ak = json_object_get(root, "shadow_allowed_keys");
+    if (ak && (!json_is_array(ak) || json_array_size(ak) > NODE_SHADOW_KEYS_MAX))
+        return CERR("config \"shadow_allowed_keys\" must be an array of at most %u public keys "
+                    "(64 lower-case hex characters each)",
+                    NODE_SHADOW_KEYS_MAX);
+    for (size_t i = 0; i < json_array_size(ak); i++)
+        if (!node_unhex(c->shadow_allowed[i], CHAIN_PK_BYTES,
+                        json_string_value(json_array_get(ak, i))))
+            return CERR("config \"shadow_allowed_keys\" entry %zu must be a public key: 64 "
+                        "lower-case hex characters",
+                        i);
+    c->nshadow_allowed = json_array_size(ak);
+    if (!sl && (c->shadow_key_path[0] || ak))
+        return CERR("config \"%s\" is for the shadow-centre API, which needs \"shadow_listen\"",
+                    c->shadow_key_path[0] ? "shadow_key_file" : "shadow_allowed_keys");
+
+    if ((rc = get_text(root, "mqtt_host", NODE_MQTT_HOST_MAX, "", c->mqtt_host,
+                       "the MQTT broker's host name or address", err, errlen)))
+        return rc;
+    v = c->mqtt_port;
+    if ((rc = get_uint(root, "mqtt_port", 1, 65535, &v, err, errlen)))
+        return rc;
+    c->mqtt_port = (uint16_t)v;
+    if ((rc = get_text(root, "mqtt_topic", NODE_MQTT_TOPIC_MAX, "+#", c->mqtt_topic,
+                       "an MQTT topic prefix", err, errlen)))
+        return rc;
+    if (!c->mqtt_host[0] && (json_object_get(root, "mqtt_port") || c->mqtt_topic[0]))
+        return CERR("config \"%s\" needs \"mqtt_host\" (the broker to publish events to)",
+                    c->mqtt_topic[0] ? "mqtt_topic" : "mqtt_port");
+    if (c->mqtt_host[0] && !c->rpc_host[0])
+        return CERR("config \"mqtt_host\" needs \"rpc_listen\": the RPC server publishes the "
+                    "events (port 0 takes any free port)");
+    return NODE_ERR_OK;
+}
+
 int node_config_parse(const char *text, size_t len, const char *base_dir, struct node_config *c,
                       char *err, size_t errlen)
 {
@@ -506,10 +598,13 @@ int node_config_parse(const char *text, size_t len, const char *base_dir, struct
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!root)
         return CERR("config is not valid JSON: %s (line %d)", je.text, je.line);
-    static const char *const keys[] = {
-        "genesis",         "key_file",          "data_dir",      "p2p_listen", "rpc_listen",
-        "tick_ms",         "heartbeat_ms",      "block_max_txs", "batch_ms",   "verify_threads",
-        "mempool_max_txs", "mempool_max_bytes", "no_sync"};
+    static const char *const keys[] = {"genesis",        "key_file",        "data_dir",
+                                       "p2p_listen",     "rpc_listen",      "tick_ms",
+                                       "heartbeat_ms",   "block_max_txs",   "batch_ms",
+                                       "verify_threads", "mempool_max_txs", "mempool_max_bytes",
+                                       "no_sync",        "clock_accel",     "clock_start_ms",
+                                       "shadow_listen",  "shadow_key_file", "shadow_allowed_keys",
+                                       "mqtt_host",      "mqtt_port",       "mqtt_topic"};
     if (!json_is_object(root)) {
         rc = CERR("config must be a JSON object");
         goto out;
@@ -567,7 +662,7 @@ int node_config_parse(const char *text, size_t len, const char *base_dir, struct
         goto out;
     }
     c->no_sync = json_is_true(ns);
-    rc = NODE_ERR_OK;
+    rc = parse_services(root, base_dir, c, err, errlen);
 out:
     json_decref(root);
     return rc;
@@ -617,6 +712,31 @@ int node_config_write(const char *path, const struct node_config *c)
     json_object_set_new(root, "mempool_max_bytes", json_integer((json_int_t)c->mempool_max_bytes));
     if (c->no_sync)
         json_object_set_new(root, "no_sync", json_true());
+    if (c->clock_accel > 1) {
+        json_object_set_new(root, "clock_accel", json_integer(c->clock_accel));
+        json_object_set_new(root, "clock_start_ms", json_integer((json_int_t)c->clock_start_ms));
+    }
+    if (c->shadow_host[0]) {
+        snprintf(addr, sizeof addr, "%s:%u", c->shadow_host, c->shadow_port);
+        json_object_set_new(root, "shadow_listen", json_string(addr));
+        if (c->shadow_key_path[0])
+            json_object_set_new(root, "shadow_key_file", json_string(c->shadow_key_path));
+        if (c->nshadow_allowed) {
+            json_t *ks = json_array();
+            char hex[2 * CHAIN_PK_BYTES + 1];
+            for (size_t i = 0; ks && i < c->nshadow_allowed; i++) {
+                chain_hex(hex, c->shadow_allowed[i], CHAIN_PK_BYTES);
+                json_array_append_new(ks, json_string(hex));
+            }
+            json_object_set_new(root, "shadow_allowed_keys", ks);
+        }
+    }
+    if (c->mqtt_host[0]) {
+        json_object_set_new(root, "mqtt_host", json_string(c->mqtt_host));
+        json_object_set_new(root, "mqtt_port", json_integer(c->mqtt_port));
+        if (c->mqtt_topic[0])
+            json_object_set_new(root, "mqtt_topic", json_string(c->mqtt_topic));
+    }
     int rc = write_json(path, root, 0644);
     json_decref(root);
     return rc;

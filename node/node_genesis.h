@@ -22,6 +22,10 @@
 #define NODE_HOST_MAX             63u         /* fits struct node_net_peer.host */
 #define NODE_PATH_MAX             1024u
 #define NODE_ERRMSG_BYTES         256u
+#define NODE_CLOCK_ACCEL_MAX      100000u /* demo clock: at most this many times wall time */
+#define NODE_SHADOW_KEYS_MAX      64u     /* shadow_allowed_keys */
+#define NODE_MQTT_HOST_MAX        255u
+#define NODE_MQTT_TOPIC_MAX       128u /* = RPC_MQTT_TOPIC_MAX (node_rpc.c checks) */
 
 struct node_validator {
     uint8_t key[CHAIN_PK_BYTES];
@@ -79,7 +83,27 @@ struct node_config {
     uint32_t mempool_max_txs;
     uint64_t mempool_max_bytes;
     bool no_sync; /* LMDB without fsync: benchmarks only, never for real */
+    /* Demo and test clock (never for a real network): the proposer's block
+     * time is clock_start_ms + (now - clock_start_ms) * clock_accel once the
+     * wall clock passes clock_start_ms (node_clock_ms).  1: the wall clock. */
+    uint32_t clock_accel;
+    uint64_t clock_start_ms; /* required when clock_accel > 1 */
+    /* The shadow-centre API (rpc_shadow_open): "" : not served. */
+    char shadow_host[NODE_HOST_MAX + 1];
+    uint16_t shadow_port;
+    char shadow_key_path[NODE_PATH_MAX]; /* "" : recharge and confirm_payout unavailable */
+    uint8_t shadow_allowed[NODE_SHADOW_KEYS_MAX][CHAIN_PK_BYTES];
+    size_t nshadow_allowed;
+    /* Events to an MQTT broker as well (rpc_server_mqtt): "" : no broker. */
+    char mqtt_host[NODE_MQTT_HOST_MAX + 1];
+    uint16_t mqtt_port;                       /* default 1883 */
+    char mqtt_topic[NODE_MQTT_TOPIC_MAX + 1]; /* "" : "gridledger/<chain id>" */
 };
+
+/* The proposer's block time for wall time wall_ms under c's demo clock:
+ * wall_ms itself with clock_accel <= 1 or before clock_start_ms, else
+ * clock_start_ms + (wall_ms - clock_start_ms) * clock_accel (saturating). */
+uint64_t node_clock_ms(const struct node_config *c, uint64_t wall_ms);
 
 /* Defaults for every optional field. */
 void node_config_defaults(struct node_config *c /* OUT */);

@@ -217,6 +217,143 @@ static void test_config_written_by_testnet_reads_back(void **state)
     free(dir);
 }
 
+/* The demo clock, the shadow-centre API and MQTT: defaults, values, and
+ * every refusal naming its field (node/README.md, config table). */
+static void test_config_services_parse_and_refusals_name_the_field(void **state)
+{
+    (void)state;
+    struct node_config c;
+    char err[NODE_ERRMSG_BYTES];
+    const char *none = "{\"genesis\": \"g\", \"key_file\": \"k\", \"data_dir\": \"d\"}";
+    assert_int_equal(node_config_parse(none, strlen(none), "", &c, err, sizeof err), 0);
+    assert_int_equal(c.clock_accel, 1);
+    assert_string_equal(c.shadow_host, "");
+    assert_string_equal(c.mqtt_host, "");
+    assert_int_equal(c.mqtt_port, 1883);
+    const char *t =
+        "{\"genesis\": \"g\", \"key_file\": \"k\", \"data_dir\": \"d\", \"rpc_listen\": "
+        "\"127.0.0.1:0\", \"clock_accel\": 96, \"clock_start_ms\": 1767225600000,"
+        " \"shadow_listen\": \"10.0.0.5:26658\", \"shadow_key_file\": \"../shadow.key\","
+        " \"shadow_allowed_keys\": [\"0101010101010101010101010101010101010101010101010101010101"
+        "010101\"], \"mqtt_host\": \"broker.local\", \"mqtt_port\": 8883, \"mqtt_topic\": "
+        "\"grid/feeder-7\"}";
+    assert_int_equal(node_config_parse(t, strlen(t), "/etc/gl", &c, err, sizeof err), 0);
+    assert_int_equal(c.clock_accel, 96);
+    assert_int_equal(c.clock_start_ms, 1767225600000ULL);
+    assert_string_equal(c.shadow_host, "10.0.0.5");
+    assert_int_equal(c.shadow_port, 26658);
+    assert_string_equal(c.shadow_key_path, "/etc/gl/../shadow.key");
+    assert_int_equal(c.nshadow_allowed, 1);
+    assert_int_equal(c.shadow_allowed[0][31], 1);
+    assert_string_equal(c.mqtt_host, "broker.local");
+    assert_int_equal(c.mqtt_port, 8883);
+    assert_string_equal(c.mqtt_topic, "grid/feeder-7");
+
+#define BASE "{\"genesis\": \"g\", \"key_file\": \"k\", \"data_dir\": \"d\", "
+    const char *bad[][2] = {
+        {BASE "\"clock_accel\": 0}", "\"clock_accel\" must be an integer from 1 to 100000"},
+        {BASE "\"clock_accel\": 100001, \"clock_start_ms\": 1}", "clock_accel"},
+        {BASE "\"clock_accel\": 2.5, \"clock_start_ms\": 1}", "clock_accel"},
+        {BASE "\"clock_accel\": 10}", "needs \"clock_start_ms\""},
+        {BASE "\"clock_accel\": 10, \"clock_start_ms\": -1}", "clock_start_ms"},
+        {BASE "\"shadow_listen\": \"nohost\"}", "shadow_listen"},
+        {BASE "\"shadow_key_file\": \"s.key\"}",
+         "\"shadow_key_file\" is for the shadow-centre API"},
+        {BASE "\"shadow_key_file\": \"\", \"shadow_listen\": \"h:1\"}", "shadow_key_file"},
+        {BASE "\"shadow_listen\": \"h:1\", \"shadow_allowed_keys\": \"01\"}",
+         "shadow_allowed_keys"},
+        {BASE "\"shadow_listen\": \"h:1\", \"shadow_allowed_keys\": [\"0A\"]}",
+         "\"shadow_allowed_keys\" entry 0"},
+        {BASE "\"shadow_allowed_keys\": []}", "needs \"shadow_listen\""},
+        {BASE "\"rpc_listen\": \"h:1\", \"mqtt_host\": \"\"}", "mqtt_host"},
+        {BASE "\"rpc_listen\": \"h:1\", \"mqtt_host\": \"a b\"}", "mqtt_host"},
+        {BASE "\"rpc_listen\": \"h:1\", \"mqtt_host\": \"b\", \"mqtt_port\": 0}", "mqtt_port"},
+        {BASE "\"rpc_listen\": \"h:1\", \"mqtt_host\": \"b\", \"mqtt_topic\": \"a/#\"}",
+         "\"mqtt_topic\" must be an MQTT topic prefix"},
+        {BASE "\"rpc_listen\": \"h:1\", \"mqtt_host\": \"b\", \"mqtt_topic\": \"a/+/c\"}",
+         "mqtt_topic"},
+        {BASE "\"mqtt_topic\": \"x\"}", "\"mqtt_topic\" needs \"mqtt_host\""},
+        {BASE "\"mqtt_port\": 1883}", "\"mqtt_port\" needs \"mqtt_host\""},
+        {BASE "\"mqtt_host\": \"b\"}", "\"mqtt_host\" needs \"rpc_listen\""},
+    };
+#undef BASE
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        assert_int_equal(node_config_parse(bad[i][0], strlen(bad[i][0]), "", &c, err, sizeof err),
+                         NODE_ERR_BAD_CONFIG);
+        if (!strstr(err, bad[i][1]))
+            fail_msg("config %s: refusal \"%s\" does not mention %s", bad[i][0], err, bad[i][1]);
+    }
+}
+
+/* block time = start + (now - start) * accel, the formula gridmeter's demo
+ * clock uses; before start and at accel 1 the wall clock itself. */
+static void test_demo_clock_runs_accel_times_faster_from_its_start(void **state)
+{
+    (void)state;
+    struct node_config c;
+    node_config_defaults(&c);
+    assert_int_equal(node_clock_ms(&c, 1767225600123ULL), 1767225600123ULL);
+    c.clock_accel = 96; /* a day in 15 minutes */
+    c.clock_start_ms = 1767225600000ULL;
+    assert_int_equal(node_clock_ms(&c, 1767225599999ULL), 1767225599999ULL); /* before: wall */
+    assert_int_equal(node_clock_ms(&c, 1767225600000ULL), 1767225600000ULL);
+    assert_int_equal(node_clock_ms(&c, 1767225600000ULL + 900000), 1767225600000ULL + 86400000);
+    assert_int_equal(node_clock_ms(&c, 1767225600001ULL), 1767225600096ULL);
+    /* monotone in wall time, and the start itself is continuous */
+    uint64_t prev = 0;
+    for (uint64_t w = 1767225599000ULL; w < 1767225602000ULL; w += 7) {
+        uint64_t t = node_clock_ms(&c, w);
+        assert_true(t >= prev);
+        assert_true(t >= w);
+        prev = t;
+    }
+    c.clock_accel = NODE_CLOCK_ACCEL_MAX; /* saturates rather than wrapping */
+    c.clock_start_ms = 0;
+    assert_int_equal(node_clock_ms(&c, UINT64_MAX / 2), UINT64_MAX);
+}
+
+static void test_config_services_write_and_read_back(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("gl-config-svc");
+    char path[512], err[NODE_ERRMSG_BYTES];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    struct node_config c, d;
+    node_config_defaults(&c);
+    snprintf(c.genesis_path, sizeof c.genesis_path, "g.json");
+    snprintf(c.key_path, sizeof c.key_path, "k");
+    snprintf(c.data_dir, sizeof c.data_dir, "data");
+    snprintf(c.rpc_host, sizeof c.rpc_host, "127.0.0.1");
+    c.rpc_port = 26700;
+    c.clock_accel = 240;
+    c.clock_start_ms = 1767225600000ULL;
+    snprintf(c.shadow_host, sizeof c.shadow_host, "127.0.0.1");
+    c.shadow_port = 26800;
+    snprintf(c.shadow_key_path, sizeof c.shadow_key_path, "../shadow.key");
+    memset(c.shadow_allowed[0], 0xab, CHAIN_PK_BYTES);
+    memset(c.shadow_allowed[1], 0x07, CHAIN_PK_BYTES);
+    c.nshadow_allowed = 2;
+    snprintf(c.mqtt_host, sizeof c.mqtt_host, "127.0.0.1");
+    c.mqtt_port = 1884;
+    assert_int_equal(node_config_write(path, &c), 0);
+    assert_int_equal(node_config_load(path, &d, err, sizeof err), 0);
+    assert_int_equal(d.clock_accel, 240);
+    assert_int_equal(d.clock_start_ms, 1767225600000ULL);
+    assert_string_equal(d.shadow_host, "127.0.0.1");
+    assert_int_equal(d.shadow_port, 26800);
+    char want[600];
+    snprintf(want, sizeof want, "%s/../shadow.key", dir);
+    assert_string_equal(d.shadow_key_path, want);
+    assert_int_equal(d.nshadow_allowed, 2);
+    assert_memory_equal(d.shadow_allowed, c.shadow_allowed, 2 * CHAIN_PK_BYTES);
+    assert_string_equal(d.mqtt_host, "127.0.0.1");
+    assert_int_equal(d.mqtt_port, 1884);
+    assert_string_equal(d.mqtt_topic, ""); /* the node defaults it to gridledger/<chain id> */
+    tu_rmdir(dir);
+    free(dir);
+}
+
 int main(void)
 {
     if (chain_crypto_init())
@@ -228,6 +365,9 @@ int main(void)
         cmocka_unit_test(test_key_files_are_private_and_never_overwritten),
         cmocka_unit_test(test_config_paths_resolve_and_bad_fields_are_named),
         cmocka_unit_test(test_config_written_by_testnet_reads_back),
+        cmocka_unit_test(test_config_services_parse_and_refusals_name_the_field),
+        cmocka_unit_test(test_demo_clock_runs_accel_times_faster_from_its_start),
+        cmocka_unit_test(test_config_services_write_and_read_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
