@@ -8,8 +8,12 @@ set(GL_MB_SRCS ${CMAKE_SOURCE_DIR}/meterbridge/mb_err.c ${CMAKE_SOURCE_DIR}/mete
                ${CMAKE_SOURCE_DIR}/meterbridge/mb_ckpt.c)
 add_library(glmeter STATIC ${GL_MB_SRCS})
 target_include_directories(glmeter PUBLIC ${CMAKE_SOURCE_DIR}/meterbridge)
-target_link_libraries(glmeter PUBLIC glchain PkgConfig::MODBUS PkgConfig::JANSSON PkgConfig::LMDB
-                                     PkgConfig::SODIUM m)
+# glclient (cmake/rpc.cmake, linked by name: defined after this file) holds
+# node/node_lightclient.c, the light-client verifier gridctl uses; the RPC
+# sink checks headers, certificates and proofs with it rather than with a
+# second verifier of its own.
+target_link_libraries(glmeter PUBLIC glchain glclient glcons PkgConfig::MODBUS PkgConfig::JANSSON
+                                     PkgConfig::LMDB PkgConfig::SODIUM m)
 target_compile_options(glmeter PRIVATE ${GL_WARNINGS})
 
 add_executable(gridmeter ${CMAKE_SOURCE_DIR}/meterbridge/gridmeter.c)

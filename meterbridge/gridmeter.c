@@ -25,6 +25,7 @@
 #include "mb_reading.h"
 #include "mb_sink.h"
 #include "mb_slot.h"
+#include "node_lightclient.h"
 
 static const char usage[] =
     "usage: gridmeter -c FILE | keygen FILE | pubkey -c FILE | --help\n"
@@ -41,6 +42,9 @@ static const char usage[] =
     "  node = http://127.0.0.1:26657  the node's JSON-RPC address; `mem:` or `mem:LOGFILE`\n"
     "                                 is the test sink (no node; with LOGFILE it persists)\n"
     "  verify_proof = false           count a reading committed only with a state proof\n"
+    "                                 under a header certified by the genesis validators\n"
+    "  genesis = FILE                 the chain's genesis.json (relative to the config file);\n"
+    "                                 required with verify_proof = true\n"
     "  map = FILE                     register map (relative to the config file), e.g.\n"
     "                                 maps/sdm630.conf or maps/em24.conf\n"
     "  transport = tcp                tcp | rtu\n"
@@ -114,6 +118,44 @@ static int read_key(const char *path, uint8_t pk[CHAIN_PK_BYTES], uint8_t sk[CHA
     return 0;
 }
 
+#define GENESIS_MAX_BYTES (16u << 20)
+
+/* What the genesis file makes us trust: its chain id (which must be ours),
+ * engine and validators.  Prints the reason and returns -1 when unusable. */
+static int read_trust(const struct mb_config *cfg, struct node_lc_trust *t /* OUT */)
+{
+    char why[256];
+    FILE *f = fopen(cfg->genesis_path, "rb");
+    if (!f) {
+        fprintf(stderr, "gridmeter: genesis %s: %s\n", cfg->genesis_path, strerror(errno));
+        return -1;
+    }
+    char *text = malloc(GENESIS_MAX_BYTES + 1);
+    size_t n = text ? fread(text, 1, GENESIS_MAX_BYTES + 1, f) : 0;
+    int err = ferror(f);
+    fclose(f);
+    if (!text || err || n > GENESIS_MAX_BYTES) {
+        fprintf(stderr, "gridmeter: genesis %s: %s\n", cfg->genesis_path,
+                !text ? "out of memory"
+                : err ? "read error"
+                      : "larger than 16 MiB");
+        free(text);
+        return -1;
+    }
+    int rc = node_lc_trust_from_genesis(text, n, t, why, sizeof why);
+    free(text);
+    if (rc) {
+        fprintf(stderr, "gridmeter: genesis %s: %s\n", cfg->genesis_path, why);
+        return -1;
+    }
+    if (strcmp(t->chain_id, cfg->chain_id) != 0) {
+        fprintf(stderr, "gridmeter: genesis %s is for chain \"%s\", but chain_id = %s\n",
+                cfg->genesis_path, t->chain_id, cfg->chain_id);
+        return -1;
+    }
+    return 0;
+}
+
 static void print_pk(const uint8_t pk[CHAIN_PK_BYTES])
 {
     char h[2 * CHAIN_PK_BYTES + 1];
@@ -147,6 +189,7 @@ struct bridge {
     struct mb_queue *q;
     struct mb_sink sink;
     struct mb_poller *poller;
+    struct node_lc_trust trust; /* with verify_proof */
     uint8_t pk[CHAIN_PK_BYTES], sk[CHAIN_SK_BYTES];
     uint64_t polls, poll_failures;
 };
@@ -293,6 +336,8 @@ static int run(const char *conf)
     }
     if (read_key(b.cfg.key_file, b.pk, b.sk))
         return 2;
+    if (b.cfg.verify_proof && read_trust(&b.cfg, &b.trust))
+        return 2;
     derive_params(&b);
     if ((rc = mb_queue_open(&b.q, b.cfg.queue_dir, b.cfg.queue_map_bytes, b.cfg.queue_max, b.pk))) {
         fprintf(stderr, "gridmeter: queue %s: %s\n", b.cfg.queue_dir, mb_strerror(rc));
@@ -301,7 +346,7 @@ static int run(const char *conf)
     if (strncmp(b.cfg.node, "mem:", 4) == 0) {
         rc = mb_sink_mem_open(&b.sink, b.cfg.node[4] ? b.cfg.node + 4 : NULL);
     } else {
-        struct mb_rpc_opts o = {b.cfg.rpc_timeout_ms, b.cfg.verify_proof};
+        struct mb_rpc_opts o = {b.cfg.rpc_timeout_ms, b.cfg.verify_proof, &b.trust};
         rc = mb_sink_rpc_open(&b.sink, b.cfg.node, &o);
     }
     if (rc) {

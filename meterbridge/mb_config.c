@@ -281,6 +281,7 @@ static const struct key keys[] = {
     {"queue_dir", STR_(queue_dir)},
     {"node", STR_(node)},
     {"map", STR_(map_path)},
+    {"genesis", STR_(genesis_path)},
     {"host", STR_(host)},
     {"device", STR_(device)},
     {"transport", NUM_(K_TRANSPORT, transport, 0, 1)},
@@ -441,14 +442,44 @@ int mb_map_parse(struct mb_map *map, const char *text, size_t len, int *line)
     return parse_text(NULL, map, text, len, line);
 }
 
+static int check(const struct mb_config *cfg, const char **why)
+{
+    const char *w = NULL;
+    int rc = MB_ERR_OK;
+    if (!cfg->map.import.present || !cfg->map.export_.present) {
+        rc = MB_ERR_CONFIG_MISSING;
+        w = "the register map needs an import and an export register (map = FILE, or register "
+            "lines)";
+    } else if (!cfg->chain_id[0] || !cfg->key_file[0] || !cfg->queue_dir[0]) {
+        rc = MB_ERR_CONFIG_MISSING;
+        w = "chain_id, key_file and queue_dir are required";
+    } else if (cfg->verify_proof && !cfg->genesis_path[0]) {
+        /* A proof is only as good as the header it is checked against, and a header only
+         * as good as its commit certificate: without the genesis validators there is
+         * nothing to check the certificate with (DESIGN.md, Light client). */
+        rc = MB_ERR_CONFIG_MISSING;
+        w = "verify_proof = true needs genesis = /path/genesis.json, the chain's genesis file "
+            "(its validators certify the headers the proofs are checked against); give it, or "
+            "set verify_proof = false";
+    } else if (cfg->retry_min_ms > cfg->retry_max_ms) {
+        rc = MB_ERR_CONFIG_BAD_VALUE;
+        w = "retry_min_ms is larger than retry_max_ms";
+    }
+    *why = w;
+    return rc;
+}
+
 int mb_config_check(const struct mb_config *cfg)
 {
-    if (!cfg->map.import.present || !cfg->map.export_.present || !cfg->chain_id[0] ||
-        !cfg->key_file[0] || !cfg->queue_dir[0])
-        return MB_ERR_CONFIG_MISSING;
-    if (cfg->retry_min_ms > cfg->retry_max_ms)
-        return MB_ERR_CONFIG_BAD_VALUE;
-    return MB_ERR_OK;
+    const char *why;
+    return check(cfg, &why);
+}
+
+const char *mb_config_why(const struct mb_config *cfg)
+{
+    const char *why;
+    (void)check(cfg, &why);
+    return why;
 }
 
 static int read_file(const char *path, char **out, size_t *len)
@@ -495,9 +526,20 @@ int mb_config_load(struct mb_config *cfg, const char *path, char *msg, size_t ms
         snprintf(msg, msglen, "%s:%d: %s", path, line, mb_strerror(rc));
         return rc;
     }
+    /* map and genesis are relative to the config file's folder */
+    const char *slash = strrchr(path, '/');
+    if (cfg->genesis_path[0] && cfg->genesis_path[0] != '/' && slash) {
+        char full[2 * MB_PATH_MAX];
+        snprintf(full, sizeof full, "%.*s/%s", (int)(slash - path), path, cfg->genesis_path);
+        if (strlen(full) >= sizeof cfg->genesis_path) {
+            snprintf(msg, msglen, "%s: genesis: the path relative to the config file is too long",
+                     path);
+            return MB_ERR_CONFIG_TOO_LONG;
+        }
+        memcpy(cfg->genesis_path, full, strlen(full) + 1);
+    }
     if (cfg->map_path[0]) {
         char full[2 * MB_PATH_MAX];
-        const char *slash = strrchr(path, '/');
         if (cfg->map_path[0] == '/' || !slash)
             snprintf(full, sizeof full, "%s", cfg->map_path);
         else
@@ -513,8 +555,9 @@ int mb_config_load(struct mb_config *cfg, const char *path, char *msg, size_t ms
             return rc;
         }
     }
-    if ((rc = mb_config_check(cfg))) {
-        snprintf(msg, msglen, "%s: %s", path, mb_strerror(rc));
+    const char *why;
+    if ((rc = check(cfg, &why))) {
+        snprintf(msg, msglen, "%s: %s", path, why ? why : mb_strerror(rc));
         return rc;
     }
     return MB_ERR_OK;

@@ -59,6 +59,10 @@ struct mb_config {
     char queue_dir[MB_PATH_MAX]; /* LMDB queue and slot checkpoint */
     char node[MB_PATH_MAX];      /* http://127.0.0.1:PORT, or "mem:" (the test sink) */
     char map_path[MB_PATH_MAX];  /* as written; mb_config_load resolves it */
+    /* the chain's genesis.json: its validators certify the headers proofs are
+     * checked against; required with verify_proof.  Relative to the config
+     * file's folder once mb_config_load has resolved it. */
+    char genesis_path[MB_PATH_MAX];
     enum mb_transport transport;
     char host[64];
     uint16_t port;
@@ -97,11 +101,16 @@ int mb_config_parse(struct mb_config *cfg, const char *text, size_t len,
 int mb_map_parse(struct mb_map *map, const char *text, size_t len, int *line /* OUT */) MB_MUST_USE;
 
 /* Complete and consistent?  Errors: CONFIG_MISSING (import/export register,
- * chain_id, key_file, queue_dir), CONFIG_BAD_VALUE (e.g. retry_min > retry_max). */
+ * chain_id, key_file, queue_dir, genesis when verify_proof is on),
+ * CONFIG_BAD_VALUE (e.g. retry_min > retry_max). */
 int mb_config_check(const struct mb_config *cfg) MB_MUST_USE;
+/* The problem mb_config_check finds, as a sentence a person can act on
+ * (static storage); NULL when there is none. */
+const char *mb_config_why(const struct mb_config *cfg);
 
-/* Read path, parse it, then read and parse its map file if named.  On error
- * msg gets a sentence naming the file and line. */
+/* Read path, parse it, then read and parse its map file if named, and
+ * resolve map and genesis against path's folder.  On error msg gets a
+ * sentence naming the file and line. */
 int mb_config_load(struct mb_config *cfg /* OUT */, const char *path, char *msg,
                    size_t msglen) MB_MUST_USE;
 

@@ -4,8 +4,11 @@
  * Two implementations:
  *   mb_sink_rpc_open  -- JSON-RPC 2.0 over HTTP to gridnode (blocking, with
  *                        timeouts; loopback or LAN).  Methods used: submit_tx,
- *                        get_tx, get_account, and with verify_proof get_state
- *                        and get_header.
+ *                        get_tx, get_account, and with verify_proof get_header
+ *                        (its commit certificate checked against the genesis
+ *                        validators by node/node_lightclient.c, the verifier
+ *                        gridctl uses) and get_state (the proof against that
+ *                        certified header's state root).
  *   mb_sink_mem_open  -- the test sink: an in-process "chain" that enforces
  *                        nonces and one reading per slot, optionally
  *                        appending every accepted envelope to a log file so
@@ -30,10 +33,13 @@ struct mb_sink {
     /* Hand a signed envelope to the node.  OK also when the node already has
      * it.  Errors: SINK_UNREACHABLE (retry later), SINK_REJECTED, SINK_PROTOCOL. */
     int (*submit)(void *ctx, const uint8_t *tx, size_t len);
-    /* Is the envelope with this hash committed?  COMMITTED only with a
-     * verified proof that the reading (payload) is in the state, when the
-     * sink was opened with verify_proof.  Errors: SINK_UNREACHABLE,
-     * SINK_PROTOCOL, SINK_PROOF (the node's proof does not verify). */
+    /* Is the envelope with this hash committed?  With verify_proof (RPC
+     * sink), COMMITTED only when the header at the commit height carries a
+     * commit certificate by a quorum of the genesis validators and the
+     * reading (payload, exactly) is proven under that header's state root; a
+     * header not yet certified is PENDING.  Errors: SINK_UNREACHABLE,
+     * SINK_PROTOCOL, SINK_PROOF (a header, certificate or proof that does not
+     * verify, or the state does not hold our reading). */
     int (*status)(void *ctx, const uint8_t hash[CHAIN_HASH_BYTES], const uint8_t pk[CHAIN_PK_BYTES],
                   uint64_t slot, const uint8_t *payload, size_t payload_len, enum mb_tx_status *st);
     /* The meter account's next nonce as the node sees it (0 when unknown to it). */
@@ -41,13 +47,19 @@ struct mb_sink {
     void (*close)(void *ctx);
 };
 
+struct node_lc_trust; /* node/node_lightclient.h: chain id, engine, genesis validators */
+
 struct mb_rpc_opts {
     uint32_t timeout_ms; /* per request: connect + send + answer */
     bool verify_proof;
+    /* With verify_proof, required: what the genesis file makes us trust
+     * (node_lc_trust_from_genesis).  Copied by mb_sink_rpc_open. */
+    const struct node_lc_trust *trust;
 };
 
 /* url: http://HOST:PORT[/path] (HOST a dotted IPv4 address or localhost).
- * Errors: CONFIG_BAD_VALUE for another URL, NOMEM. */
+ * Errors: CONFIG_BAD_VALUE for another URL, INVALID_ARG for verify_proof
+ * without a trust, NOMEM. */
 int mb_sink_rpc_open(struct mb_sink *s /* OUT */, const char *url,
                      const struct mb_rpc_opts *o) MB_MUST_USE;
 

@@ -5,10 +5,14 @@
  * the close.  Everything the node says is outside input: parsed with
  * jansson, checked field by field, never asserted on.
  *
- * Committed means: get_tx reports a height.  With verify_proof it also means
- * that get_state at that height returns exactly our payload under the
- * reading's state key (mb_reading_state_key) with a proof that verifies
- * against the state root of get_header at that height. */
+ * Committed means: get_tx reports a height.  With verify_proof it also means,
+ * as a light client trusting only the genesis file (DESIGN.md, Light client):
+ * get_header at that height is a header of this chain and validator set
+ * whose commit certificate carries a quorum of genesis validators'
+ * signatures, and get_state at that height returns exactly our payload under
+ * the reading's state key (mb_reading_state_key) with a proof that verifies
+ * against that certified header's state root.  The checks are
+ * node/node_lightclient.c's, the verifier gridctl uses: one verifier, not two. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,11 +27,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chain_codec.h"
 #include "chain_crypto.h"
-#include "chain_proof.h"
 #include "mb_reading.h"
 #include "mb_sink.h"
+#include "node_lightclient.h"
 
 #define MB_RPC_MAX_ANSWER (1u << 20)
 
@@ -37,6 +40,7 @@ struct rpc {
     char path[128];
     uint32_t timeout_ms;
     bool verify_proof;
+    struct node_lc_trust trust; /* with verify_proof */
     uint64_t next_id;
 };
 
@@ -276,32 +280,6 @@ static int call(struct rpc *c, const char *method, json_t *params, json_t **resu
     return rc;
 }
 
-static int unhex(const char *s, uint8_t *out, size_t cap, size_t *len)
-{
-    size_t n = strlen(s);
-    if (n % 2 || n / 2 > cap)
-        return -1;
-    for (size_t i = 0; i < n / 2; i++) {
-        unsigned v = 0;
-        for (int j = 0; j < 2; j++) {
-            char ch = s[2 * i + (size_t)j];
-            unsigned d;
-            if (ch >= '0' && ch <= '9')
-                d = (unsigned)(ch - '0');
-            else if (ch >= 'a' && ch <= 'f')
-                d = (unsigned)(ch - 'a' + 10);
-            else if (ch >= 'A' && ch <= 'F')
-                d = (unsigned)(ch - 'A' + 10);
-            else
-                return -1;
-            v = v * 16 + d;
-        }
-        out[i] = (uint8_t)v;
-    }
-    *len = n / 2;
-    return 0;
-}
-
 static json_t *hex_json(const uint8_t *b, size_t n)
 {
     char *h = malloc(2 * n + 1);
@@ -337,19 +315,46 @@ static int rpc_submit(void *ctx, const uint8_t *tx, size_t len)
     return rc;
 }
 
-/* With verify_proof: the reading is in the state at height h, proven. */
-static int verify_committed(struct rpc *c, uint64_t h, const uint8_t pk[CHAIN_PK_BYTES],
-                            uint64_t slot, const uint8_t *payload, size_t payload_len)
+/* A light-client refusal: SINK_PROTOCOL for an answer of the wrong shape,
+ * SINK_PROOF for one that does not verify, logged with the verifier's reason. */
+static int lc_refused(int lc, uint64_t slot, uint64_t h, const char *what, const char *why)
 {
-    uint8_t key[MB_STATE_KEY_BYTES];
+    fprintf(stderr, "gridmeter: slot %llu: %s at height %llu refused: %s (%s)\n",
+            (unsigned long long)slot, what, (unsigned long long)h, why, node_lc_err_name(lc));
+    if (lc == NODE_LC_ERR_NOMEM)
+        return MB_ERR_NOMEM;
+    return lc == NODE_LC_ERR_BAD_RESPONSE ? MB_ERR_SINK_PROTOCOL : MB_ERR_SINK_PROOF;
+}
+
+/* With verify_proof: the reading is in the state at height h under a
+ * certified header.  *st is COMMITTED, or PENDING while height h has no
+ * certificate yet. */
+static int verify_committed(struct rpc *c, uint64_t h, const uint8_t pk[CHAIN_PK_BYTES],
+                            uint64_t slot, const uint8_t *payload, size_t payload_len,
+                            enum mb_tx_status *st)
+{
+    uint8_t key[MB_STATE_KEY_BYTES], *value = NULL;
+    size_t vlen = 0;
+    struct node_lc_header hdr;
+    json_t *res = NULL;
+    int code, rc, lc;
+    char name[64], why[256];
+    *st = MB_TX_UNKNOWN;
+    rc = call(c, "get_header", json_pack("{s:I}", "height", (json_int_t)h), &res, &code, name);
+    if (rc)
+        return rc == MB_ERR_SINK_REJECTED ? MB_ERR_SINK_PROTOCOL : rc;
+    lc = node_lc_check_header_json(&c->trust, res, h, &hdr, why, sizeof why);
+    json_decref(res);
+    res = NULL;
+    if (lc == NODE_LC_ERR_NO_CERT) {
+        *st = MB_TX_PENDING; /* committed, not yet certified on this node: ask again later */
+        return MB_ERR_OK;
+    }
+    if (lc)
+        return lc_refused(lc, slot, h, "the header", why);
+
     mb_reading_state_key(pk, slot, key);
-    json_t *res = NULL, *kx = hex_json(key, sizeof key);
-    int code, rc;
-    char name[64];
-    uint8_t *value = NULL, *proof_bytes = NULL, *hdr = NULL;
-    size_t vlen, plen, hlen;
-    struct chain_proof *proof = NULL;
-    ProtobufCMessage *hm = NULL;
+    json_t *kx = hex_json(key, sizeof key);
     if (!kx)
         return MB_ERR_NOMEM;
     rc = call(c, "get_state", json_pack("{s:o, s:I}", "key", kx, "height", (json_int_t)h), &res,
@@ -358,56 +363,31 @@ static int verify_committed(struct rpc *c, uint64_t h, const uint8_t pk[CHAIN_PK
         rc = code == RPC_NOT_FOUND ? MB_ERR_SINK_PROOF : MB_ERR_SINK_PROTOCOL;
     if (rc)
         goto done;
-    json_t *jv = json_object_get(res, "value"), *jp = json_object_get(res, "proof");
-    value = malloc(CHAIN_STATE_VALUE_MAX_BYTES);
-    proof_bytes = malloc(CHAIN_PROOF_MAX_BYTES);
-    hdr = malloc(CHAIN_HEADER_MAX_BYTES);
-    proof = malloc(sizeof *proof);
-    if (!value || !proof_bytes || !hdr || !proof) {
-        rc = MB_ERR_NOMEM;
+    lc = node_lc_check_state_json(&hdr, res, key, sizeof key, &value, &vlen, why, sizeof why);
+    if (lc) {
+        rc = lc_refused(lc, slot, h, "the reading's state proof", why);
         goto done;
     }
     rc = MB_ERR_SINK_PROOF;
-    if (json_is_null(jv)) {
-        /* committed (the nonce is used) but not in the state: the chain refused the reading */
-        fprintf(stderr, "gridmeter: slot %llu: committed at height %llu but not in the state\n",
+    if (!value) {
+        /* committed (the nonce is used) and proven absent: the chain refused the reading */
+        fprintf(stderr,
+                "gridmeter: slot %llu: committed at height %llu but proven absent from the state\n",
                 (unsigned long long)slot, (unsigned long long)h);
         goto done;
     }
-    rc = MB_ERR_SINK_PROTOCOL;
-    if (!json_is_string(jv) || !json_is_string(jp) ||
-        unhex(json_string_value(jv), value, CHAIN_STATE_VALUE_MAX_BYTES, &vlen) ||
-        unhex(json_string_value(jp), proof_bytes, CHAIN_PROOF_MAX_BYTES, &plen) ||
-        chain_proof_decode(proof_bytes, plen, proof))
+    if (vlen != payload_len || memcmp(value, payload, payload_len) != 0) {
+        fprintf(stderr,
+                "gridmeter: slot %llu: the state at height %llu holds another reading for this "
+                "slot than ours (proven)\n",
+                (unsigned long long)slot, (unsigned long long)h);
         goto done;
-    json_decref(res);
-    res = NULL;
-    rc = call(c, "get_header", json_pack("{s:I}", "height", (json_int_t)h), &res, &code, name);
-    if (rc)
-        goto done;
-    rc = MB_ERR_SINK_PROTOCOL;
-    json_t *jh = json_object_get(res, "header");
-    if (!json_is_string(jh) || unhex(json_string_value(jh), hdr, CHAIN_HEADER_MAX_BYTES, &hlen) ||
-        chain_pb_unpack(&gl__block_header__descriptor, hdr, hlen, CHAIN_HEADER_MAX_BYTES, &hm))
-        goto done;
-    Gl__BlockHeader *bh = (Gl__BlockHeader *)hm;
-    if (bh->height != h || bh->state_root.len != CHAIN_HASH_BYTES)
-        goto done;
-    /* TODO(issue 5): check the header's commit certificate against the validator set. */
-    rc = MB_ERR_SINK_PROOF;
-    if (vlen != payload_len || memcmp(value, payload, payload_len) != 0)
-        goto done;
-    if (chain_proof_verify_kv(bh->state_root.data, key, sizeof key, value, vlen, proof))
-        goto done;
+    }
+    *st = MB_TX_COMMITTED;
     rc = MB_ERR_OK;
 done:
-    if (hm)
-        protobuf_c_message_free_unpacked(hm, NULL);
     json_decref(res);
     free(value);
-    free(proof_bytes);
-    free(hdr);
-    free(proof);
     return rc;
 }
 
@@ -442,9 +422,12 @@ static int rpc_status(void *ctx, const uint8_t hash[CHAIN_HASH_BYTES],
             fprintf(stderr, "gridmeter: slot %llu committed at height %llu with result %s\n",
                     (unsigned long long)slot, (unsigned long long)h,
                     json_is_string(jn) ? json_string_value(jn) : "(not OK)");
-        rc = c->verify_proof ? verify_committed(c, h, pk, slot, payload, payload_len) : MB_ERR_OK;
-        if (rc == MB_ERR_OK)
+        if (c->verify_proof) {
+            rc = verify_committed(c, h, pk, slot, payload, payload_len, st);
+        } else {
             *st = MB_TX_COMMITTED;
+            rc = MB_ERR_OK;
+        }
     }
     json_decref(res);
     return rc;
@@ -487,6 +470,8 @@ int mb_sink_rpc_open(struct mb_sink *s, const char *url, const struct mb_rpc_opt
     const char *colon = strchr(p, ':');
     if (!colon || colon == p || (size_t)(colon - p) >= 64)
         return MB_ERR_CONFIG_BAD_VALUE;
+    if (o->verify_proof && !o->trust)
+        return MB_ERR_INVALID_ARG;
     struct rpc *c = calloc(1, sizeof *c);
     if (!c)
         return MB_ERR_NOMEM;
@@ -505,6 +490,8 @@ int mb_sink_rpc_open(struct mb_sink *s, const char *url, const struct mb_rpc_opt
     snprintf(c->path, sizeof c->path, "%s", *end ? end : "/");
     c->timeout_ms = o->timeout_ms;
     c->verify_proof = o->verify_proof;
+    if (o->verify_proof)
+        c->trust = *o->trust;
     s->ctx = c;
     s->submit = rpc_submit;
     s->status = rpc_status;

@@ -12,7 +12,9 @@
 #   meter_crash.sh GRIDMETER GRIDMETER_SIM [CYCLES] [SEED]
 # METER_CRASH_NODE=mem (default): the test sink, switched down by a file.
 # METER_CRASH_NODE=rpc: the fake JSON-RPC node (meter_fake_node.py --state),
-#   itself killed with SIGKILL and restarted, gridmeter with verify_proof.
+#   itself killed with SIGKILL and restarted, gridmeter with verify_proof
+#   (certificates checked against the fake node's genesis validators).
+# meter_node_crash.sh is the same idea against a real gridnode network.
 source "$(dirname "$0")/meter_lib.bash" "$1" "$2"
 CYCLES=${3:-40}
 RANDOM=${4:-7}
@@ -25,20 +27,22 @@ if [ "$NODE" = rpc ]; then
   NODE_PORT=$(free_port)
   LOG=$T/node.state
   node_line="node = http://127.0.0.1:$NODE_PORT"
-  extra="verify_proof = true"
+  FAKE=(python3 "$HERE/meter_fake_node.py" --chain-id gl-test --genesis "$T/genesis.json")
+  "${FAKE[@]}" --genesis-only
+  extra=("verify_proof = true" "genesis = $T/genesis.json")
 else
   LOG=$T/sink.log
   node_line="node = mem:$LOG"
-  extra="verify_proof = false"
+  extra=("verify_proof = false")
 fi
-write_conf "$T/gm.conf" sdm630.conf "$node_line" "$extra" "port = $PORT" "poll_interval_ms = 5000" \
+write_conf "$T/gm.conf" sdm630.conf "$node_line" "${extra[@]}" "port = $PORT" "poll_interval_ms = 5000" \
   "slot_len_s = 60" "boundary_tolerance_ms = 10000" "accel = 100" "start_ms = $START" \
   "timeout_ms = 300" "retry_min_ms = 50" "retry_max_ms = 400" "rpc_timeout_ms = 500"
 node_pid=
 node_up() {
   if [ "$NODE" = rpc ]; then
     [ -n "$node_pid" ] && return 0
-    python3 "$HERE/meter_fake_node.py" --port "$NODE_PORT" --state "$LOG" > "$T/node.out" 2>> "$T/node.err" &
+    "${FAKE[@]}" --port "$NODE_PORT" --state "$LOG" > "$T/node.out" 2>> "$T/node.err" &
     node_pid=$!
     PIDS+=("$node_pid")
     wait_line "$T/node.out" '^port '

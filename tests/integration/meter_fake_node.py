@@ -1,19 +1,27 @@
 #!/usr/bin/env python3
 """meter_fake_node.py -- a fake gridnode JSON-RPC server for gridmeter's RPC sink tests.
 
-Only the Python standard library.  It speaks the methods gridmeter uses
-(submit_tx, get_tx, get_account, get_state, get_header), commits each
-accepted reading in a block of its own, keeps a compressed sparse Merkle tree
-over the state written the way chain/chain_proof.h describes (BLAKE2b-256 with
-one-byte domain tags, a lone leaf lifted to the top of its subtree), and serves
-membership proofs as gl.StateProof bytes.
+The Python standard library, plus python3-cryptography for Ed25519.  It
+speaks the methods gridmeter uses (submit_tx, get_tx, get_account, get_state,
+get_header) in gridnode's shapes (rpc/README.md), commits each accepted
+reading in a block of its own, keeps a compressed sparse Merkle tree over the
+state written the way chain/chain_proof.h describes (BLAKE2b-256 with one-byte
+domain tags, a lone leaf lifted to the top of its subtree), serves membership
+and non-membership proofs as gl.StateProof bytes, and certifies every header
+as a Raft network of --validators would: a commit certificate signed by a
+majority of validators whose keys derive from fixed seeds, written as a
+genesis.json by --genesis FILE (what gridmeter trusts with verify_proof).
 
 Fault modes (for the tests): --fail-submits N (first N submit_tx answer HTTP 500),
 --pending N (get_tx says pending N times per tx before the height), --bad-proof
 (a proof whose sibling is flipped), --wrong-value (get_state returns other bytes),
 --refuse-readings (a reading commits -- its nonce is used -- but its execution
 fails, so the state never holds it, as a chain refusing an unregistered meter),
---garbage (every answer is not JSON), --slow-ms N (sleep before every answer).
+--garbage (every answer is not JSON), --slow-ms N (sleep before every answer),
+--cert MODE for the header's certificate: good (default), none (not yet
+certified: null), bad-sig (one signature byte flipped), too-few (one
+signature short of a quorum), foreign (signed by keys not in genesis),
+other-chain (the header names another chain id).
 
 --state FILE makes it a node that survives being killed: every committed
 envelope is appended to FILE (one hex line, fsync'd before the answer) and
@@ -29,8 +37,25 @@ import os
 import sys
 import time
 
-TAG_TX, TAG_LEAF, TAG_INNER, TAG_KEY, TAG_VALUE = 0x01, 0x03, 0x04, 0x06, 0x07
+TAG_TX, TAG_HEADER, TAG_LEAF, TAG_INNER, TAG_VOTE, TAG_KEY, TAG_VALUE, TAG_VALSET = (
+    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x09)
 ZERO = bytes(32)
+
+
+def ed25519_keys(prefix, n):
+    """n Ed25519 keys from fixed seeds (so a restarted node has the same genesis)."""
+    try:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from cryptography.hazmat.primitives import serialization
+    except ImportError:
+        sys.exit("meter_fake_node.py: needs python3-cryptography (Ed25519) for certificates")
+    keys = []
+    for i in range(n):
+        seed = hashlib.blake2b(("%s-%d" % (prefix, i)).encode(), digest_size=32).digest()
+        sk = Ed25519PrivateKey.from_private_bytes(seed)
+        pk = sk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        keys.append((sk, pk))
+    return keys
 
 
 def H(tag, *parts):
@@ -105,6 +130,8 @@ def root_of(items, depth):
 
 
 def prove(items, kh):
+    """gl.StateProof for key hash kh: membership when kh is a leaf, else
+    non-membership ending in an empty subtree or in another key's leaf."""
     siblings, depth, cur = [], 0, items
     while len(cur) > 1:
         mine = [x for x in cur if bit(x[0], depth) == bit(kh, depth)]
@@ -120,12 +147,24 @@ def prove(items, kh):
     msg = fuint(1, depth) + fbytes(2, bytes(present))
     for s in sent:
         msg += varint(3 << 3 | 2) + varint(32) + s
+    if len(cur) == 1 and cur[0][0] != kh:   # another key's leaf where ours would be
+        msg += fbytes(4, cur[0][0]) + fbytes(5, cur[0][1])
     return msg
 
 
 class Node:
     def __init__(self, args):
         self.args = args
+        self.validators = ed25519_keys("meter-fake-validator", args.validators)
+        vs = b"".join(fbytes(1, fbytes(1, pk) + fuint(2, 1)) for _, pk in self.validators)
+        self.valset_hash = H(TAG_VALSET, vs)
+        if args.genesis:
+            g = {"chain_id": args.chain_id, "engine": "raft", "time_ms": 0,
+                 "validators": [{"key": pk.hex(), "power": 1} for _, pk in self.validators],
+                 "accounts": []}
+            with open(args.genesis + ".tmp", "w") as f:
+                json.dump(g, f)
+            os.replace(args.genesis + ".tmp", args.genesis)
         self.height = 0
         self.state = {}          # key -> value
         self.snapshots = {}      # height -> dict copy
@@ -143,7 +182,28 @@ class Node:
         self.snapshots[self.height] = snap
         items = [(H(TAG_KEY, k), H(TAG_VALUE, v)) for k, v in snap.items()]
         root = root_of(items, 0)
-        self.headers[self.height] = fuint(1, self.height) + fbytes(6, root) + fbytes(8, b"test")
+        chain_id = "other-chain" if self.args.cert == "other-chain" else self.args.chain_id
+        self.headers[self.height] = (fuint(1, self.height) + fuint(3, 1767225600000 + self.height)
+                                     + fbytes(6, root) + fbytes(7, self.valset_hash)
+                                     + fbytes(8, chain_id.encode()))
+
+    def cert(self, height, hhash):
+        """The commit certificate of a header: a Raft majority of the validators."""
+        mode = self.args.cert
+        if mode == "none":
+            return None
+        n = len(self.validators)
+        quorum = n // 2 + 1
+        signers = range(quorum - 1 if mode == "too-few" else quorum)
+        msg = bytes([TAG_VOTE]) + b"gridledger-vote\0" + height.to_bytes(8, "big") + hhash
+        keys = ed25519_keys("not-a-validator", n) if mode == "foreign" else self.validators
+        sigs = []
+        for i in signers:
+            sig = bytearray(keys[i][0].sign(msg))
+            if mode == "bad-sig" and i == 0:
+                sig[5] ^= 1
+            sigs.append({"signer": i, "sig": bytes(sig).hex()})
+        return {"height": height, "hash": hhash.hex(), "sigs": sigs}
 
     def replay(self):
         if not self.args.state or not os.path.exists(self.args.state):
@@ -212,21 +272,25 @@ class Node:
             snap = self.snapshots.get(p["height"])
             if snap is None:
                 return None, (-32002, "NOT_FOUND")
-            if key not in snap:   # absent: value null (a real node adds an absence proof)
-                return {"key": key.hex(), "height": p["height"], "value": None, "proof": ""}, None
-            value = snap[key]
             items = [(H(TAG_KEY, k), H(TAG_VALUE, v)) for k, v in snap.items()]
             proof = bytearray(prove(items, H(TAG_KEY, key)))
+            if key not in snap:   # absent: value null with a non-membership proof
+                return {"key": key.hex(), "height": p["height"], "value": None,
+                        "proof": bytes(proof).hex()}, None
+            value = snap[key]
             if self.args.bad_proof and len(proof) >= 34:  # at least one sibling: flip its last byte
                 proof[-1] ^= 1
             if self.args.wrong_value:
                 value = value[:-1] + bytes([value[-1] ^ 1])
-            return {"value": value.hex(), "proof": bytes(proof).hex()}, None
+            return {"key": key.hex(), "height": p["height"], "value": value.hex(),
+                    "proof": bytes(proof).hex()}, None
         if method == "get_header":
             hdr = self.headers.get(p["height"])
             if hdr is None:
                 return None, (-32002, "NOT_FOUND")
-            return {"header": hdr.hex(), "cert": []}, None
+            hhash = H(TAG_HEADER, hdr)
+            return {"height": p["height"], "hash": hhash.hex(), "header": hdr.hex(),
+                    "cert": self.cert(p["height"], hhash)}, None
         return None, (-32601, "METHOD_NOT_FOUND")
 
 
@@ -246,8 +310,17 @@ def main():
     ap.add_argument("--garbage", action="store_true")
     ap.add_argument("--slow-ms", type=int, default=0)
     ap.add_argument("--state", default=None)
+    ap.add_argument("--chain-id", default="test")
+    ap.add_argument("--genesis", default=None, help="write the genesis.json gridmeter trusts here")
+    ap.add_argument("--validators", type=int, default=4)
+    ap.add_argument("--cert", default="good",
+                    choices=["good", "none", "bad-sig", "too-few", "foreign", "other-chain"])
+    ap.add_argument("--genesis-only", action="store_true",
+                    help="write --genesis and exit (for a gridmeter that starts before the node)")
     args = ap.parse_args()
     node = Node(args)
+    if args.genesis_only:
+        return 0
     node.replay()
 
     class Handler(http.server.BaseHTTPRequestHandler):

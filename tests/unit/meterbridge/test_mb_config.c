@@ -29,7 +29,7 @@ static void test_a_full_config_parses_with_comments_and_crlf(void **st)
     const char *t =
         "# gridmeter\r\nchain_id = dev-1\r\nkey_file=/k  # inline comment\n"
         "queue_dir = /q\ntransport = rtu\ndevice = /dev/ttyS1\nbaud = 19200\nparity = E\n"
-        "poll_interval_ms = 0x3e8\nslot_len_s = 300\nverify_proof = yes\n"
+        "poll_interval_ms = 0x3e8\nslot_len_s = 300\nverify_proof = yes\ngenesis = /g.json\n"
         "register import addr=72 fn=4 type=float32 scale=1000\n"
         "register export addr=0x4A fn=4 type=float32 order=big scale=1000\n"
         "\n   \n";
@@ -42,6 +42,7 @@ static void test_a_full_config_parses_with_comments_and_crlf(void **st)
     assert_int_equal(c.poll_interval_ms, 1000);
     assert_int_equal(c.slot_len_s, 300);
     assert_true(c.verify_proof);
+    assert_string_equal(c.genesis_path, "/g.json");
     assert_int_equal(c.map.import.addr, 0x48);
     assert_int_equal(c.map.export_.addr, 0x4a);
     assert_int_equal(c.map.import.scale_num, 1000);
@@ -109,6 +110,53 @@ static void test_missing_import_register_fails_the_check(void **st)
     int line;
     assert_int_equal(parse(&c, "chain_id=a\nkey_file=k\nqueue_dir=q\n", &line), MB_ERR_OK);
     assert_int_equal(mb_config_check(&c), MB_ERR_CONFIG_MISSING);
+}
+
+static void test_verify_proof_without_genesis_is_refused_with_a_reason(void **st)
+{
+    (void)st;
+    struct mb_config c;
+    int line;
+    const char *t = "chain_id=a\nkey_file=k\nqueue_dir=q\nverify_proof = true\n"
+                    "register import addr=72 fn=4 type=float32 scale=1000\n"
+                    "register export addr=74 fn=4 type=float32 scale=1000\n";
+    assert_int_equal(parse(&c, t, &line), MB_ERR_OK);
+    assert_int_equal(mb_config_check(&c), MB_ERR_CONFIG_MISSING);
+    assert_non_null(strstr(mb_config_why(&c), "genesis = /path/genesis.json"));
+    c.verify_proof = false; /* nothing to check a certificate with is fine without proofs */
+    assert_int_equal(mb_config_check(&c), MB_ERR_OK);
+    assert_null(mb_config_why(&c));
+}
+
+/* genesis, like map, is relative to the config file's folder. */
+static void test_a_relative_genesis_path_resolves_against_the_config_file(void **st)
+{
+    (void)st;
+    char *dir = tu_tmpdir("mbconf"), path[512], msg[600];
+    snprintf(path, sizeof path, "%s/gm.conf", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("chain_id=a\nkey_file=k\nqueue_dir=q\nverify_proof=true\ngenesis=net/genesis.json\n"
+          "register import addr=72 fn=4 type=float32 scale=1000\n"
+          "register export addr=74 fn=4 type=float32 scale=1000\n",
+          f);
+    fclose(f);
+    struct mb_config c;
+    assert_int_equal(mb_config_load(&c, path, msg, sizeof msg), MB_ERR_OK);
+    char want[600];
+    snprintf(want, sizeof want, "%s/net/genesis.json", dir);
+    assert_string_equal(c.genesis_path, want);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("chain_id=a\nkey_file=k\nqueue_dir=q\nverify_proof=true\n"
+          "register import addr=72 fn=4 type=float32 scale=1000\n"
+          "register export addr=74 fn=4 type=float32 scale=1000\n",
+          f);
+    fclose(f);
+    assert_int_equal(mb_config_load(&c, path, msg, sizeof msg), MB_ERR_CONFIG_MISSING);
+    assert_non_null(strstr(msg, "verify_proof = true needs genesis"));
+    tu_rmdir(dir);
+    free(dir);
 }
 
 static void test_a_map_file_accepts_only_model_and_registers(void **st)
@@ -292,6 +340,8 @@ int main(void)
         cmocka_unit_test(test_decoding_floors_and_refuses_nan_infinity_and_negatives),
         cmocka_unit_test(test_decimal_and_fraction_scales_reduce_to_the_same_rational),
         cmocka_unit_test(test_the_shipped_example_config_loads_with_its_map),
+        cmocka_unit_test(test_verify_proof_without_genesis_is_refused_with_a_reason),
+        cmocka_unit_test(test_a_relative_genesis_path_resolves_against_the_config_file),
         cmocka_unit_test(test_a_missing_map_file_is_named_in_the_message),
         cmocka_unit_test(test_integer_decoding_is_monotone_over_random_words),
     };

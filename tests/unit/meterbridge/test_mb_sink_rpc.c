@@ -1,8 +1,10 @@
 /* test_mb_sink_rpc.c -- the JSON-RPC sink against a fake node written in
  * Python for this test (tests/integration/meter_fake_node.py): submit, status
- * with a state proof checked against the header's state root, the nonce,
- * and each failure the node can show (HTTP 500, pending, a bad proof, the
- * wrong value, non-JSON, too slow, nobody listening). */
+ * with the header's commit certificate checked against the genesis
+ * validators and a state proof against the certified state root, the nonce,
+ * and each failure the node can show (HTTP 500, pending, no certificate yet,
+ * a certificate that does not verify, a bad proof, the wrong value, non-JSON,
+ * too slow, nobody listening). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -22,6 +24,7 @@
 #include "chain_crypto.h"
 #include "mb_reading.h"
 #include "mb_sink.h"
+#include "node_lightclient.h"
 #include "testutil.h"
 
 static uint8_t pk[CHAIN_PK_BYTES], sk[CHAIN_SK_BYTES];
@@ -33,16 +36,31 @@ struct node {
     pid_t pid;
     int port;
     struct mb_sink sink;
+    struct node_lc_trust trust; /* from the genesis.json the fake node wrote */
 };
+
+static void read_trust(const char *path, struct node_lc_trust *t)
+{
+    char why[256], *text = malloc(1 << 16);
+    assert_non_null(text);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t len = fread(text, 1, 1 << 16, f);
+    fclose(f);
+    if (node_lc_trust_from_genesis(text, len, t, why, sizeof why) != NODE_LC_ERR_OK)
+        fail_msg("the fake node's genesis: %s", why);
+    free(text);
+}
 
 static void node_start(struct node *n, const char *const *extra, bool verify, uint32_t timeout_ms)
 {
     int fds[2];
-    char script[512];
+    char script[512], genesis[64];
     snprintf(script, sizeof script, "%s/tests/integration/meter_fake_node.py", GL_SOURCE_DIR);
+    snprintf(genesis, sizeof genesis, "/tmp/gl-mb-sink-genesis-%d.json", (int)getpid());
     assert_int_equal(pipe(fds), 0);
-    const char *argv[16] = {"python3", script};
-    int argc = 2;
+    const char *argv[20] = {"python3", script, "--genesis", genesis};
+    int argc = 4;
     for (int i = 0; extra && extra[i]; i++)
         argv[argc++] = extra[i];
     argv[argc] = NULL;
@@ -62,9 +80,11 @@ static void node_start(struct node *n, const char *const *extra, bool verify, ui
     fclose(f);
     n->pid = pid;
     live_pid = pid;
+    read_trust(genesis, &n->trust);
+    unlink(genesis);
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", n->port);
-    struct mb_rpc_opts o = {timeout_ms, verify};
+    struct mb_rpc_opts o = {timeout_ms, verify, &n->trust};
     assert_int_equal(mb_sink_rpc_open(&n->sink, url, &o), MB_ERR_OK);
 }
 
@@ -122,7 +142,7 @@ static int setup(void **st)
     return 0;
 }
 
-static void test_a_committed_reading_is_proven_against_the_header_state_root(void **st)
+static void test_a_committed_reading_is_proven_under_a_certified_header(void **st)
 {
     (void)st;
     struct node n;
@@ -190,6 +210,55 @@ static void test_a_reading_on_chain_but_not_in_the_state_is_never_committed(void
 {
     (void)st;
     check_proof_refused("--refuse-readings");
+}
+
+static void test_a_header_not_yet_certified_is_pending_not_committed(void **st)
+{
+    (void)st;
+    const char *extra[] = {"--cert", "none", NULL};
+    struct node n;
+    node_start(&n, extra, true, 3000);
+    struct signed_reading r;
+    enum mb_tx_status s;
+    make(&r, 1, 0);
+    assert_int_equal(n.sink.submit(n.sink.ctx, r.tx, r.tlen), MB_ERR_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(status(&n, &r, &s), MB_ERR_OK);
+        assert_int_equal(s, MB_TX_PENDING);
+    }
+    free(r.tx);
+    node_stop(&n);
+}
+
+/* Each way a header's certificate can fail the genesis validators: a flipped
+ * signature byte, one signature short of a Raft majority, signatures by keys
+ * not in genesis, a header of another chain. */
+static void test_a_certificate_that_does_not_verify_is_never_committed(void **st)
+{
+    (void)st;
+    const char *modes[] = {"bad-sig", "too-few", "foreign", "other-chain"};
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        const char *extra[] = {"--cert", modes[m], NULL};
+        struct node n;
+        node_start(&n, extra, true, 3000);
+        struct signed_reading r;
+        enum mb_tx_status s;
+        make(&r, 1, 0);
+        assert_int_equal(n.sink.submit(n.sink.ctx, r.tx, r.tlen), MB_ERR_OK);
+        int rc = status(&n, &r, &s);
+        if (rc != MB_ERR_SINK_PROOF || s == MB_TX_COMMITTED)
+            fail_msg("--cert %s: status %s, %d", modes[m], mb_err_name(rc), (int)s);
+        free(r.tx);
+        node_stop(&n);
+    }
+}
+
+static void test_verify_proof_without_a_trusted_genesis_is_refused(void **st)
+{
+    (void)st;
+    struct mb_sink s;
+    struct mb_rpc_opts o = {500, true, NULL};
+    assert_int_equal(mb_sink_rpc_open(&s, "http://127.0.0.1:1/", &o), MB_ERR_INVALID_ARG);
 }
 
 static void test_without_verify_proof_a_height_is_enough(void **st)
@@ -271,7 +340,7 @@ static void test_nobody_listening_is_unreachable_and_a_bad_url_is_refused(void *
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%u/", (unsigned)ntohs(a.sin_port));
     struct mb_sink s;
-    struct mb_rpc_opts o = {500, false};
+    struct mb_rpc_opts o = {500, false, NULL};
     assert_int_equal(mb_sink_rpc_open(&s, url, &o), MB_ERR_OK);
     uint64_t nonce;
     assert_int_equal(s.nonce(s.ctx, pk, &nonce), MB_ERR_SINK_UNREACHABLE);
@@ -286,8 +355,13 @@ static void test_nobody_listening_is_unreachable_and_a_bad_url_is_refused(void *
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_a_committed_reading_is_proven_against_the_header_state_root,
+        cmocka_unit_test_teardown(test_a_committed_reading_is_proven_under_a_certified_header,
                                   teardown),
+        cmocka_unit_test_teardown(test_a_header_not_yet_certified_is_pending_not_committed,
+                                  teardown),
+        cmocka_unit_test_teardown(test_a_certificate_that_does_not_verify_is_never_committed,
+                                  teardown),
+        cmocka_unit_test(test_verify_proof_without_a_trusted_genesis_is_refused),
         cmocka_unit_test_teardown(test_a_proof_that_does_not_verify_is_never_committed, teardown),
         cmocka_unit_test_teardown(test_a_proven_value_other_than_ours_is_never_committed, teardown),
         cmocka_unit_test_teardown(test_a_reading_on_chain_but_not_in_the_state_is_never_committed,
