@@ -63,9 +63,55 @@ void rpc_fail(struct rpc_error *e, int code, const char *fmt, ...)
 
 /* ---- responses ---- */
 
+/* The length of the valid UTF-8 sequence at s (RFC 3629: no overlong forms,
+ * surrogates or code points above U+10FFFF), or 0 when there is none. */
+static size_t utf8_seq(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    unsigned char lo = 0x80, hi = 0xbf;
+    size_t n;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        lo = c == 0xe0 ? 0xa0 : 0x80;
+        hi = c == 0xed ? 0x9f : 0xbf;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        lo = c == 0xf0 ? 0x90 : 0x80;
+        hi = c == 0xf4 ? 0x8f : 0xbf;
+    } else
+        return 0;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0; /* also stops at the terminating NUL */
+    return n;
+}
+
+/* Messages quote what the caller sent (jansson's parse error quotes raw
+ * body bytes; "%.64s" can cut a character in two), and a JSON string must
+ * be UTF-8: every byte outside a valid sequence becomes '?', so that an
+ * error can always be answered. */
+static void utf8_clean(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t n = utf8_seq(p);
+        if (n == 0)
+            *p++ = '?';
+        else
+            p += n;
+    }
+}
+
 /* {"jsonrpc":"2.0","id":id,"error":{...}}; takes e->data.  NULL on out of memory. */
 static json_t *error_response(json_t *id, struct rpc_error *e)
 {
+    utf8_clean(e->message);
     json_t *err = json_pack("{s:i, s:s}", "code", e->code, "message", e->message);
     if (err && e->data && json_object_set_new(err, "data", e->data) != 0) {
         json_decref(err);
