@@ -69,3 +69,7 @@ endif()
 if(TARGET rpc_test_rpc_market)
   target_link_libraries(rpc_test_rpc_market PRIVATE glrpc)
 endif()
+if(TARGET rpc_test_rpc_settle)
+  # Checks every answer with the light client's verifier (node_lc_check_state_json).
+  target_link_libraries(rpc_test_rpc_settle PRIVATE glrpc glclient)
+endif()

@@ -18,6 +18,9 @@
 #include "chain_ledger.h"
 #include "chain_proof.h"
 #include "mkt_err.h"
+#include "mkt_limits.h"
+#include "mkt_meter.h"
+#include "mkt_settle.h"
 #include "mkt_tx.h"
 #include "rpc.h"
 #include "rpc_methods.h"
@@ -1123,6 +1126,255 @@ fail:
     return NULL;
 }
 
+/* ---- metering and settlement reads: get_bill, get_settlement,
+ * get_slot_settlement, get_reading, get_readings ----
+ *
+ * The same thin proven reads over market/mkt_settle.h and mkt_meter.h keys
+ * (market/README.md, "Metering and settlement"). */
+
+/* A required integer param that must be a multiple of unit (a UTC day, a
+ * slot): checked here, since a misaligned time can only ever prove absence
+ * and a person who sent it meant something else. */
+static int param_aligned_ms(json_t *params, const char *name, uint64_t unit, const char *what,
+                            uint64_t *out, struct rpc_error *err)
+{
+    bool present;
+    if (param_u64(params, name, true, out, &present, err))
+        return -1;
+    if (*out % unit != 0) {
+        rpc_fail(err, RPC_ERR_INVALID_PARAMS,
+                 "param \"%s\" must be the start of %s, a multiple of %llu ms: %llu is not (the "
+                 "one containing it starts at %llu)",
+                 name, what, (unsigned long long)unit, (unsigned long long)*out,
+                 (unsigned long long)(*out - *out % unit));
+        return -1;
+    }
+    return 0;
+}
+
+/* A slot index param (gridmeter's numbering): at most MKT_READING_MAX_SLOT_INDEX. */
+static int param_slot_index(json_t *params, const char *name, bool required, uint64_t *out,
+                            bool *present, struct rpc_error *err)
+{
+    if (param_u64(params, name, required, out, present, err))
+        return -1;
+    if (*present && *out > MKT_READING_MAX_SLOT_INDEX) {
+        rpc_fail(err, RPC_ERR_INVALID_PARAMS,
+                 "param \"%s\" must be a slot index (slots since the market's meter_epoch_ms) of "
+                 "at most 2^40 = %llu",
+                 name, (unsigned long long)MKT_READING_MAX_SLOT_INDEX);
+        return -1;
+    }
+    return 0;
+}
+
+/* The optional "limit" param: 1..max, default dflt. */
+static int param_limit(json_t *params, uint64_t dflt, uint64_t max, uint64_t *limit,
+                       struct rpc_error *err)
+{
+    bool present;
+    *limit = dflt;
+    if (param_u64(params, "limit", false, limit, &present, err))
+        return -1;
+    if (present && (*limit == 0 || *limit > max)) {
+        rpc_fail(err, RPC_ERR_INVALID_PARAMS, "param \"limit\" must be from 1 to %llu",
+                 (unsigned long long)max);
+        return -1;
+    }
+    return 0;
+}
+
+/* One proven value at the optional "height": {key, height, value, proof,
+ * decoded}.  The caller has checked every other param. */
+static json_t *proven_read(const struct rpc_api *api, json_t *params, const uint8_t *key,
+                           size_t klen, const ProtobufCMessageDescriptor *desc,
+                           struct rpc_error *err)
+{
+    struct view v;
+    uint64_t height;
+    json_t *o = NULL;
+    if (view_begin(api, &v, err))
+        return NULL;
+    if (view_height(&v, params, &height, err))
+        goto fail;
+    if (!(o = json_object())) {
+        err->code = 0;
+        goto fail;
+    }
+    if (proven_market_value(api, &v, height, key, klen, desc, o, err))
+        goto fail;
+    view_end(&v);
+    return o;
+fail:
+    json_decref(o);
+    view_end(&v);
+    return NULL;
+}
+
+/* A participant's bill for one UTC day: "mkt/bill/" day_start_ms participant. */
+static json_t *m_get_bill(const struct rpc_api *api, json_t *params, struct rpc_error *err)
+{
+    uint8_t pk[CHAIN_PK_BYTES], key[MKT_KEY_BILL_BYTES];
+    uint64_t day;
+    if (param_hex_fixed(params, "participant", pk, sizeof pk, err) ||
+        param_aligned_ms(params, "day_start_ms", MKT_DAY_MS, "a UTC day", &day, err))
+        return NULL;
+    mkt_key_bill(key, day, pk);
+    return proven_read(api, params, key, sizeof key, &gl__mkt_bill__descriptor, err);
+}
+
+/* One participant's settlement of one slot: "mkt/s/" slot_start_ms participant.
+ * Slots start at multiples of the market's slot length, itself a multiple
+ * of MKT_SLOT_MS_SHORT (5 min). */
+static json_t *m_get_settlement(const struct rpc_api *api, json_t *params, struct rpc_error *err)
+{
+    uint8_t pk[CHAIN_PK_BYTES], key[MKT_KEY_SETTLEMENT_BYTES];
+    uint64_t slot;
+    if (param_hex_fixed(params, "participant", pk, sizeof pk, err) ||
+        param_aligned_ms(params, "slot_start_ms", MKT_SLOT_MS_SHORT, "a delivery slot", &slot, err))
+        return NULL;
+    mkt_key_settlement(key, slot, pk);
+    return proven_read(api, params, key, sizeof key, &gl__mkt_settlement__descriptor, err);
+}
+
+/* The slot's settlement as a whole: "mkt/sr/" slot_start_ms. */
+static json_t *m_get_slot_settlement(const struct rpc_api *api, json_t *params,
+                                     struct rpc_error *err)
+{
+    uint8_t key[MKT_KEY_SLOT_SETTLEMENT_BYTES];
+    uint64_t slot;
+    if (param_aligned_ms(params, "slot_start_ms", MKT_SLOT_MS_SHORT, "a delivery slot", &slot, err))
+        return NULL;
+    mkt_key_slot_settlement(key, slot);
+    return proven_read(api, params, key, sizeof key, &gl__mkt_slot_settlement__descriptor, err);
+}
+
+/* One meter's reading of one slot (index): "meter/" meter slot. */
+static json_t *m_get_reading(const struct rpc_api *api, json_t *params, struct rpc_error *err)
+{
+    uint8_t meter[CHAIN_PK_BYTES], key[MKT_KEY_READING_BYTES];
+    uint64_t slot;
+    bool present;
+    if (param_hex_fixed(params, "meter", meter, sizeof meter, err) ||
+        param_slot_index(params, "slot", true, &slot, &present, err))
+        return NULL;
+    mkt_key_reading(key, meter, slot);
+    return proven_read(api, params, key, sizeof key, &gl__meter_reading__descriptor, err);
+}
+
+#define GET_READINGS_MAX     200u
+#define GET_READINGS_DEFAULT 50u
+/* At a past height, readings committed after it are in the scan but absent
+ * from the proof; a page skips at most this many before it ends early. */
+#define GET_READINGS_SKIP_MAX 1000u
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* One meter's readings in slot order from from_slot, each proven at the
+ * optional height: a prefix scan of "meter/" meter in committed state (the
+ * head's), each key proven at the height.  Readings are written once and
+ * never deleted, so the readings at a past height are exactly the scanned
+ * keys whose proof there shows a value; the others (committed later) are
+ * skipped.  next_from_slot is the slot of the first reading not on this
+ * page, or null when the scan reached the meter's last. */
+static json_t *m_get_readings(const struct rpc_api *api, json_t *params, struct rpc_error *err)
+{
+    struct view v;
+    uint8_t meter[CHAIN_PK_BYTES], start[MKT_KEY_READING_BYTES];
+    uint64_t from, limit, height;
+    bool present;
+    json_t *o = NULL, *arr = NULL, *e = NULL;
+    MDB_cursor *cur = NULL;
+    if (param_hex_fixed(params, "meter", meter, sizeof meter, err) ||
+        param_slot_index(params, "from_slot", true, &from, &present, err) ||
+        param_limit(params, GET_READINGS_DEFAULT, GET_READINGS_MAX, &limit, err))
+        return NULL;
+    if (view_begin(api, &v, err))
+        return NULL;
+    if (view_height(&v, params, &height, err))
+        goto fail;
+    mkt_key_reading(start, meter, from);
+    const size_t plen = MKT_KEY_READING_BYTES - 8; /* "meter/" meter */
+    if (!(o = json_object()) || !(arr = json_array()))
+        goto oom;
+    int rc = mdb_cursor_open(v.txn, api->chain->store.state, &cur);
+    if (rc) {
+        rpc_fail(err, RPC_ERR_INTERNAL, "cannot scan the readings: %s", mdb_strerror(rc));
+        goto fail;
+    }
+    MDB_val k = {sizeof start, start}, val;
+    json_t *next = json_null();
+    size_t n = 0, skipped = 0;
+    for (rc = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
+        if (k.mv_size < plen || memcmp(k.mv_data, start, plen) != 0)
+            break;
+        if (k.mv_size != MKT_KEY_READING_BYTES)
+            continue; /* no such keys under "meter/" meter; not a reading if there were */
+        uint64_t slot = get_be64((const uint8_t *)k.mv_data + plen);
+        if (n == limit && height == v.head_height) {
+            next = u64_json(slot); /* in the head's state: present at the head */
+            break;
+        }
+        if (!(e = json_object()))
+            goto oom;
+        SET(e, "slot", u64_json(slot));
+        if (proven_market_value(api, &v, height, k.mv_data, k.mv_size,
+                                &gl__meter_reading__descriptor, e, err))
+            goto fail;
+        if (json_is_null(json_object_get(e, "value"))) { /* committed after height */
+            json_decref(e);
+            e = NULL;
+            if (++skipped == GET_READINGS_SKIP_MAX) {
+                next = slot < UINT64_MAX ? u64_json(slot + 1) : json_null();
+                break;
+            }
+            continue;
+        }
+        if (n == limit) { /* present at height: the next page starts here */
+            json_decref(e);
+            e = NULL;
+            next = u64_json(slot);
+            break;
+        }
+        if (json_array_append_new(arr, e) != 0) {
+            e = NULL;
+            goto oom;
+        }
+        e = NULL;
+        n++;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        json_decref(next);
+        rpc_fail(err, RPC_ERR_INTERNAL, "cannot scan the readings: %s", mdb_strerror(rc));
+        goto fail;
+    }
+    mdb_cursor_close(cur);
+    cur = NULL;
+    SET(o, "height", u64_json(height));
+    SET(o, "readings", arr);
+    arr = NULL;
+    SET(o, "next_from_slot", next);
+    view_end(&v);
+    return o;
+oom:
+    err->code = 0;
+fail:
+    if (cur)
+        mdb_cursor_close(cur);
+    json_decref(e);
+    json_decref(o);
+    json_decref(arr);
+    view_end(&v);
+    return NULL;
+}
+
 /* ---- the table ---- */
 
 static const struct rpc_method METHODS[] = {
@@ -1139,8 +1391,19 @@ static const struct rpc_method METHODS[] = {
      {"commodity", "market", "slot_start_ms", "limit", "after_arrival"},
      m_get_orders},
     {"get_results", {"commodity", "market", "slot_start_ms", "order_id", "height"}, m_get_results},
+    {"get_bill", {"participant", "day_start_ms", "height", NULL}, m_get_bill},
+    {"get_settlement", {"participant", "slot_start_ms", "height", NULL}, m_get_settlement},
+    {"get_slot_settlement", {"slot_start_ms", "height", NULL}, m_get_slot_settlement},
+    {"get_reading", {"meter", "slot", "height", NULL}, m_get_reading},
+    {"get_readings", {"meter", "from_slot", "limit", "height", NULL}, m_get_readings},
     {NULL, {NULL}, NULL},
 };
+
+/* For METHOD_NOT_FOUND: the names above, in that order. */
+const char rpc_method_names[] =
+    "status, submit_tx, submit_txs, get_block, get_tx, get_account, get_header, get_state, "
+    "get_order, get_orders, get_results, get_bill, get_settlement, get_slot_settlement, "
+    "get_reading, get_readings";
 
 const struct rpc_method *rpc_method_find(const char *name)
 {

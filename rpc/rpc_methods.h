@@ -32,6 +32,8 @@ struct rpc_method {
 
 /* The method of that name, or NULL. */
 const struct rpc_method *rpc_method_find(const char *name);
+/* The public methods' names, comma-separated (for METHOD_NOT_FOUND). */
+extern const char rpc_method_names[];
 
 /* A method table: lookup and the list of names for METHOD_NOT_FOUND. */
 struct rpc_table {
@@ -50,6 +52,5 @@ json_t *rpc_hex_json(const uint8_t *b, size_t n);
 /* The stable name ("BAD_NONCE") and message of a chain, market or node result code. */
 const char *rpc_code_name(const struct rpc_api *api, int code);
 const char *rpc_code_message(int code);
-
 
 #endif

@@ -289,10 +289,7 @@ error:
     return resp;
 }
 
-static const struct rpc_table PUBLIC_TABLE = {
-    rpc_method_find,
-    "status, submit_tx, submit_txs, get_block, get_tx, get_account, get_header, get_state, "
-    "get_order, get_orders, get_results"};
+static const struct rpc_table PUBLIC_TABLE = {rpc_method_find, rpc_method_names};
 
 int rpc_dispatch(const struct rpc_api *api, const char *body, size_t len, char **out,
                  size_t *out_len)
