@@ -5,7 +5,7 @@ BUILD_ASAN ?= build-asan
 BUILD_FUZZ ?= build-fuzz
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-integration test-asan bench soak fuzz format clean
+.PHONY: all deps build demo demo-ledger test test-integration test-asan bench soak fuzz format clean
 
 all: build
 
@@ -16,7 +16,12 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# One accelerated trading day on a real local network (scripts/demo_day.py).
 demo: build
+	@python3 scripts/demo_day.py --build $(BUILD)
+
+# The single-process ledger demo (genesis, signed transfers, a proof).
+demo-ledger: build
 	@$(BUILD)/gridledger-demo --dir $(BUILD)/demo-ledger
 
 test: build

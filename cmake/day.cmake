@@ -9,3 +9,16 @@ target_include_directories(gridledger-day PRIVATE ${CMAKE_SOURCE_DIR}/meterbridg
 target_link_libraries(gridledger-day PRIVATE glclient glrpc glnodecore glmarket glchain m)
 target_compile_options(gridledger-day PRIVATE ${GL_WARNINGS})
 target_compile_definitions(gridledger-day PRIVATE _GNU_SOURCE)
+
+# The end-to-end test (issue 6, point 6): the demo itself, under both engines;
+# it exits non-zero when a check of its report fails (supply, bills against
+# the money moved, the repeated recharge, every slot settled).
+find_program(GL_DAY_PYTHON3 python3)
+if(GL_DAY_PYTHON3 AND TARGET gridnode AND TARGET gridmeter)
+  foreach(engine raft pbft)
+    add_test(NAME integration/e2e_day_${engine}
+             COMMAND ${GL_DAY_PYTHON3} ${CMAKE_SOURCE_DIR}/scripts/demo_day.py --engine ${engine}
+                     --build ${CMAKE_BINARY_DIR})
+    set_tests_properties(integration/e2e_day_${engine} PROPERTIES TIMEOUT 900 RUN_SERIAL TRUE)
+  endforeach()
+endif()

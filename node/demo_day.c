@@ -59,7 +59,7 @@
 #define DAY_DEPOSIT_MICRO  (20 * CHAIN_MICRO_PER_TOKEN)
 #define DAY_METER_FUND     CHAIN_MICRO_PER_TOKEN /* a meter key needs an account for its nonce */
 #define DAY_ID_LEAD_MS     (30 * 60000ull)
-#define DAY_WINDOW_MS      (30 * 60000ull)
+#define DAY_WINDOW_MS      (2 * 3600000ull) /* readings have 12 s of wall time at 600x */
 #define DAY_MIN_ORDER_WH   20.0
 #define DAY_ID_MIN_WH      50.0
 #define DAY_FEED_IN        80000u /* micro-units per kWh */
@@ -849,7 +849,7 @@ static void cmd_report(struct day *d)
         if (v)
             break;
         if (wall_ms() - t0 > 180000)
-            die("the last slot of the day was not settled within 180 s");
+            die("the last slot of the day was not settled within 180 s of the report starting");
         sleep_ms(200);
     }
     struct lc l = {.d = d};
