@@ -6,6 +6,7 @@
  * certificate's signatures, then the value against the state root. */
 #include "node_lightclient.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,10 +306,11 @@ int node_lc_check_header_json(const struct node_lc_trust *t, const json_t *resul
     return fail(rc, why, whylen, detail[0] ? detail : NULL);
 }
 
-/* Shared by account and state: key binding, value and proof. */
+/* Shared by account and state: key binding, value and proof.  Unverified
+ * (verify false): the key and height are still checked, the proof is not. */
 static int check_value_json(const struct node_lc_header *h, const json_t *result,
-                            const uint8_t *key, size_t key_len, uint8_t **value, size_t *value_len,
-                            char *why, size_t whylen)
+                            const uint8_t *key, size_t key_len, bool verify, uint8_t **value,
+                            size_t *value_len, char *why, size_t whylen)
 {
     uint8_t *rkey = NULL, *proof = NULL;
     size_t rkl, pl;
@@ -319,7 +321,9 @@ static int check_value_json(const struct node_lc_header *h, const json_t *result
     const json_t *vj = json_object_get(result, "value");
     if (!json_is_object(result) || get_u64(result, "height", &height) ||
         hex_alloc(json_object_get(result, "key"), CHAIN_STATE_KEY_MAX_BYTES, &rkey, &rkl) ||
-        hex_alloc(json_object_get(result, "proof"), CHAIN_PROOF_MAX_BYTES, &proof, &pl) || !vj ||
+        (verify &&
+         hex_alloc(json_object_get(result, "proof"), CHAIN_PROOF_MAX_BYTES, &proof, &pl)) ||
+        !vj ||
         (!json_is_null(vj) && hex_alloc(vj, CHAIN_STATE_VALUE_MAX_BYTES, value, value_len))) {
         rc = fail(NODE_LC_ERR_BAD_RESPONSE, why, whylen,
                   "needs height, key, value (hex or null) and proof");
@@ -334,7 +338,8 @@ static int check_value_json(const struct node_lc_header *h, const json_t *result
         rc = fail(NODE_LC_ERR_KEY_MISMATCH, why, whylen, NULL);
         goto done;
     }
-    rc = node_lc_verify_kv(h, key, key_len, *value, *value_len, proof, pl);
+    rc =
+        verify ? node_lc_verify_kv(h, key, key_len, *value, *value_len, proof, pl) : NODE_LC_ERR_OK;
     if (rc)
         fail(rc, why, whylen, NULL);
 done:
@@ -352,7 +357,38 @@ int node_lc_check_state_json(const struct node_lc_header *h, const json_t *resul
                              const uint8_t *key, size_t key_len, uint8_t **value, size_t *value_len,
                              char *why, size_t whylen)
 {
-    return check_value_json(h, result, key, key_len, value, value_len, why, whylen);
+    return check_value_json(h, result, key, key_len, true, value, value_len, why, whylen);
+}
+
+/* Strict decoding of proven bytes (NULL value: NULL message). */
+static int decode_msg(const ProtobufCMessageDescriptor *desc, const uint8_t *val, size_t vl,
+                      ProtobufCMessage **msg, char *why, size_t whylen)
+{
+    *msg = NULL;
+    if (!val)
+        return NODE_LC_ERR_OK;
+    int rc = chain_pb_unpack(desc, val, vl, CHAIN_STATE_VALUE_MAX_BYTES, msg);
+    if (rc == CHAIN_ERR_OK)
+        return NODE_LC_ERR_OK;
+    *msg = NULL;
+    char detail[160];
+    snprintf(detail, sizeof detail, "not a %s (%s)", desc->name, chain_err_name(rc));
+    return fail(NODE_LC_ERR_VALUE_MALFORMED, why, whylen, detail);
+}
+
+int node_lc_check_msg_json(const struct node_lc_header *h, const json_t *result, const uint8_t *key,
+                           size_t key_len, const ProtobufCMessageDescriptor *desc,
+                           ProtobufCMessage **msg, char *why, size_t whylen)
+{
+    uint8_t *val;
+    size_t vl;
+    *msg = NULL;
+    int rc = check_value_json(h, result, key, key_len, true, &val, &vl, why, whylen);
+    if (rc)
+        return rc;
+    rc = decode_msg(desc, val, vl, msg, why, whylen);
+    free(val);
+    return rc;
 }
 
 int node_lc_check_account_json(const struct node_lc_header *h, const json_t *result,
@@ -368,7 +404,7 @@ int node_lc_check_account_json(const struct node_lc_header *h, const json_t *res
         return fail(NODE_LC_ERR_BAD_RESPONSE, why, whylen, "get_account needs account");
     if (memcmp(acct, pk, sizeof acct) != 0)
         return fail(NODE_LC_ERR_KEY_MISMATCH, why, whylen, NULL);
-    int rc = check_value_json(h, result, key, sizeof key, &val, &vl, why, whylen);
+    int rc = check_value_json(h, result, key, sizeof key, true, &val, &vl, why, whylen);
     if (rc)
         return rc;
     if (val && chain_account_decode(val, vl, out) != CHAIN_ERR_OK) {
@@ -386,5 +422,146 @@ int node_lc_check_account_json(const struct node_lc_header *h, const json_t *res
         (uint64_t)json_integer_value(nonce) != out->nonce || !json_is_integer(locked) ||
         json_integer_value(locked) != out->locked)
         return fail(NODE_LC_ERR_FIELDS_MISMATCH, why, whylen, "exists, balance, nonce or locked");
+    return NODE_LC_ERR_OK;
+}
+
+/* ---- reads through a node ---- */
+
+/* c->call, with a NO_ANSWER naming the method on failure. */
+static json_t *call(const struct node_lc_client *c, const char *method, json_t *params, int *rc,
+                    char *why, size_t whylen)
+{
+    char err[384];
+    err[0] = '\0';
+    json_t *r = c->call(c->ctx, method, params, err, sizeof err);
+    if (r && json_is_object(r)) {
+        *rc = NODE_LC_ERR_OK;
+        return r;
+    }
+    json_decref(r);
+    if (err[0])
+        snprintf(why, whylen, "%s: %s", method, err);
+    else
+        snprintf(why, whylen, "%s: %s", method, node_lc_strerror(NODE_LC_ERR_NO_ANSWER));
+    *rc = NODE_LC_ERR_NO_ANSWER;
+    return NULL;
+}
+
+static json_t *height_params(uint64_t height)
+{
+    return json_pack("{s:I}", "height", (json_int_t)height);
+}
+
+/* The node's word for the head: height and claimed hash, nothing checked. */
+static int head_unverified(const struct node_lc_client *c, struct node_lc_header *out, char *why,
+                           size_t whylen)
+{
+    int rc;
+    json_t *r = call(c, "get_header", NULL, &rc, why, whylen);
+    if (!r)
+        return rc;
+    if (get_u64(r, "height", &out->height) ||
+        node_lc_hex(json_object_get(r, "hash"), out->hash, sizeof out->hash))
+        rc = fail(NODE_LC_ERR_BAD_RESPONSE, why, whylen, "get_header needs height and hash");
+    json_decref(r);
+    return rc;
+}
+
+int node_lc_head(const struct node_lc_client *c, struct node_lc_header *out, char *why,
+                 size_t whylen)
+{
+    memset(out, 0, sizeof *out);
+    if (c->unverified)
+        return head_unverified(c, out, why, whylen);
+    assert(c->trust);
+    uint64_t want = UINT64_MAX, head = 0;
+    int rc = NODE_LC_ERR_NO_CERT;
+    for (int attempt = 0; attempt <= NODE_LC_CERT_LOOKBACK; attempt++) {
+        json_t *r = call(c, "get_header", want == UINT64_MAX ? NULL : height_params(want), &rc, why,
+                         whylen);
+        if (!r)
+            return rc;
+        rc = node_lc_check_header_json(c->trust, r, want, out, why, whylen);
+        if (want == UINT64_MAX)
+            (void)get_u64(r, "height", &head);
+        json_decref(r);
+        if (rc == NODE_LC_ERR_OK)
+            return rc;
+        uint64_t at = want == UINT64_MAX ? head : want;
+        if (rc != NODE_LC_ERR_NO_CERT || at == 0)
+            break;
+        want = at - 1;
+    }
+    if (rc == NODE_LC_ERR_NO_CERT)
+        snprintf(why, whylen,
+                 "the node has no certified block at or below its head (height %llu) within %d "
+                 "heights, so nothing can be verified yet; retry in a moment",
+                 (unsigned long long)head, NODE_LC_CERT_LOOKBACK);
+    memset(out, 0, sizeof *out);
+    return rc;
+}
+
+int node_lc_state_at(const struct node_lc_client *c, const struct node_lc_header *h,
+                     const uint8_t *key, size_t key_len, uint8_t **value, size_t *value_len,
+                     char *why, size_t whylen)
+{
+    *value = NULL;
+    *value_len = 0;
+    assert(key_len > 0 && key_len <= CHAIN_STATE_KEY_MAX_BYTES);
+    char hex[2 * CHAIN_STATE_KEY_MAX_BYTES + 1];
+    chain_hex(hex, key, key_len);
+    int rc;
+    json_t *r =
+        call(c, "get_state", json_pack("{s:s, s:I}", "key", hex, "height", (json_int_t)h->height),
+             &rc, why, whylen);
+    if (!r)
+        return rc;
+    rc = check_value_json(h, r, key, key_len, !c->unverified, value, value_len, why, whylen);
+    json_decref(r);
+    return rc;
+}
+
+int node_lc_msg_at(const struct node_lc_client *c, const struct node_lc_header *h,
+                   const uint8_t *key, size_t key_len, const ProtobufCMessageDescriptor *desc,
+                   ProtobufCMessage **msg, char *why, size_t whylen)
+{
+    uint8_t *val;
+    size_t vl;
+    *msg = NULL;
+    int rc = node_lc_state_at(c, h, key, key_len, &val, &vl, why, whylen);
+    if (rc)
+        return rc;
+    rc = decode_msg(desc, val, vl, msg, why, whylen);
+    free(val);
+    return rc;
+}
+
+int node_lc_read_msg(const struct node_lc_client *c, const uint8_t *key, size_t key_len,
+                     const ProtobufCMessageDescriptor *desc, struct node_lc_header *h,
+                     ProtobufCMessage **msg, char *why, size_t whylen)
+{
+    *msg = NULL;
+    int rc = node_lc_head(c, h, why, whylen);
+    return rc ? rc : node_lc_msg_at(c, h, key, key_len, desc, msg, why, whylen);
+}
+
+int node_lc_account_at(const struct node_lc_client *c, const struct node_lc_header *h,
+                       const uint8_t pk[static CHAIN_PK_BYTES], struct chain_account *out,
+                       char *why, size_t whylen)
+{
+    uint8_t key[CHAIN_KEY_ACCOUNT_BYTES], *val;
+    size_t vl;
+    memset(out, 0, sizeof *out);
+    chain_key_account(key, pk);
+    int rc = node_lc_state_at(c, h, key, sizeof key, &val, &vl, why, whylen);
+    if (rc)
+        return rc;
+    if (val && chain_account_decode(val, vl, out) != CHAIN_ERR_OK) {
+        free(val);
+        memset(out, 0, sizeof *out);
+        return fail(NODE_LC_ERR_VALUE_MALFORMED, why, whylen, "not a gl.Account");
+    }
+    out->exists = val != NULL;
+    free(val);
     return NODE_LC_ERR_OK;
 }

@@ -10,13 +10,20 @@
  * is used: the numbers printed come from the proven value, and a node whose
  * convenience fields ("balance", "nonce") disagree with it is refused.
  *
- * The layers: byte-level checks (node_lc_verify_header, node_lc_verify_kv)
- * and JSON-level checks of the RPC results (node_lc_check_*_json), so that a
- * test, gridctl, or a tampering proxy test can use either. */
+ * The layers: byte-level checks (node_lc_verify_header, node_lc_verify_kv),
+ * JSON-level checks of the RPC results (node_lc_check_*_json), and reads
+ * through a node (node_lc_head, node_lc_read*: get_header and get_state over a
+ * transport the caller supplies), so that a test, gridctl, or a tampering
+ * proxy test can use any of them.  Every value gridctl prints goes through
+ * node_lc_read*: the caller computes the state key itself (chain_key_account,
+ * the market's mkt_key_*), asks get_state for exactly that key, and decodes
+ * the proven bytes here -- a node can neither answer for another key nor
+ * decode a value for us. */
 #ifndef NODE_LIGHTCLIENT_H
 #define NODE_LIGHTCLIENT_H
 
 #include <jansson.h>
+#include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,7 +51,8 @@
     X(PROOF_MALFORMED, -13, "the proof does not decode")                                           \
     X(PROOF_INVALID, -14, "the value and proof do not verify against the certified state root")    \
     X(VALUE_MALFORMED, -15, "the proven value does not decode")                                    \
-    X(FIELDS_MISMATCH, -16, "the node's convenience fields disagree with the proven value")
+    X(FIELDS_MISMATCH, -16, "the node's convenience fields disagree with the proven value")        \
+    X(NO_ANSWER, -17, "the node did not answer, or answered with an error")
 
 enum node_lc_err {
 #define NODE_LC_ENUM_(name, code, msg) NODE_LC_ERR_##name = (code),
@@ -117,7 +125,76 @@ int node_lc_check_state_json(const struct node_lc_header *h, const json_t *resul
                              size_t *value_len /* OUT */, char *why, size_t whylen)
     __attribute__((warn_unused_result));
 
+/* A get_state result for key, its proven value decoded strictly as desc
+ * (chain_pb_unpack: canonical bytes, no unknown fields).  *msg is NULL when
+ * the proof shows the key absent; free it with
+ * protobuf_c_message_free_unpacked.  VALUE_MALFORMED when the proven bytes
+ * are not a desc. */
+int node_lc_check_msg_json(const struct node_lc_header *h, const json_t *result, const uint8_t *key,
+                           size_t key_len, const ProtobufCMessageDescriptor *desc,
+                           ProtobufCMessage **msg /* OUT */, char *why, size_t whylen)
+    __attribute__((warn_unused_result));
+
 /* Lower/upper-case hex of exactly n bytes from a JSON string.  0 or -1. */
 int node_lc_hex(const json_t *s, uint8_t *out, size_t n);
+
+/* ---- reading through a node ---- */
+
+/* One JSON-RPC call: params is stolen (NULL for none).  Returns the result
+ * (a new reference), or NULL with the reason in why (no answer, or the
+ * node's JSON-RPC error).  gridctl's is node_rpc_call over HTTP; tests plug
+ * in rpc_dispatch, or a tampering wrapper of it. */
+typedef json_t *(*node_lc_call_fn)(void *ctx, const char *method, json_t *params, char *why,
+                                   size_t whylen);
+
+struct node_lc_client {
+    node_lc_call_fn call;
+    void *ctx;
+    const struct node_lc_trust *trust; /* borrowed; required unless unverified */
+    /* --no-verify: take the node's word -- no certificate, no proof.  The
+     * answer must still be for the key asked, and the value is still
+     * decoded here, not taken from the node's convenience fields. */
+    bool unverified;
+};
+
+/* A follower learns the certificate of its newest block one round later, so
+ * node_lc_head looks up to this many heights below the head for one. */
+#define NODE_LC_CERT_LOOKBACK 16
+
+/* The newest header the node can certify: get_header for the head, then for
+ * the heights below it while the node has no certificate (at most
+ * NODE_LC_CERT_LOOKBACK).  Unverified: the head as the node says (height and
+ * claimed hash only).  OK; NO_ANSWER; NO_CERT when nothing within reach is
+ * certified yet (retry later); or why the header does not verify. */
+int node_lc_head(const struct node_lc_client *c, struct node_lc_header *out /* OUT */, char *why,
+                 size_t whylen) __attribute__((warn_unused_result));
+
+/* get_state for key at h's height, checked (node_lc_check_state_json; only
+ * the key and height when unverified).  *value malloc'd, NULL when absent. */
+int node_lc_state_at(const struct node_lc_client *c, const struct node_lc_header *h,
+                     const uint8_t *key, size_t key_len, uint8_t **value /* OUT */,
+                     size_t *value_len /* OUT */, char *why, size_t whylen)
+    __attribute__((warn_unused_result));
+
+/* The same, decoded as desc (node_lc_check_msg_json); *msg NULL when absent. */
+int node_lc_msg_at(const struct node_lc_client *c, const struct node_lc_header *h,
+                   const uint8_t *key, size_t key_len, const ProtobufCMessageDescriptor *desc,
+                   ProtobufCMessage **msg /* OUT */, char *why, size_t whylen)
+    __attribute__((warn_unused_result));
+
+/* The verified value at key in one call: node_lc_head, then node_lc_msg_at
+ * at that header (*h is the header it was proven under).  The read behind
+ * gridctl's order show, results and bill. */
+int node_lc_read_msg(const struct node_lc_client *c, const uint8_t *key, size_t key_len,
+                     const ProtobufCMessageDescriptor *desc, struct node_lc_header *h /* OUT */,
+                     ProtobufCMessage **msg /* OUT */, char *why, size_t whylen)
+    __attribute__((warn_unused_result));
+
+/* An account ("a/" || pk through get_state, chain_account_decode) at h;
+ * out->exists false when proven absent.  Behind balance and every nonce
+ * gridctl signs with. */
+int node_lc_account_at(const struct node_lc_client *c, const struct node_lc_header *h,
+                       const uint8_t pk[static CHAIN_PK_BYTES], struct chain_account *out /* OUT */,
+                       char *why, size_t whylen) __attribute__((warn_unused_result));
 
 #endif
