@@ -20,6 +20,8 @@
 
 #define GENESIS_TIME_MS 1767225600000ULL /* 2026-01-01 00:00 UTC: block time is data */
 #define FUNDS_MICRO     (1000000000LL * CHAIN_MICRO_PER_TOKEN)
+#define DEV_SHADOW_ADDR "127.0.0.1:26658" /* gridnode --dev: the shadow-centre API */
+#define SHADOW_PORT_OFF 200u              /* testnet: node0's shadow-centre API at P+200 */
 
 static void usage(FILE *f)
 {
@@ -31,12 +33,16 @@ static void usage(FILE *f)
         "H:P]\n"
         "       gridnode testnet --validators N --dir D [--engine raft|pbft] [--base-port P]\n"
         "                        [--chain-id ID] [--observers M] [--load-accounts K] [--no-sync]\n"
+        "                        [--mqtt HOST:PORT] [--genesis-time-ms T]\n"
+        "                        [--clock-accel A --clock-start-ms T]\n"
         "\n"
         "Runs a gridledger node: validator (its key is in genesis) or observer (a full node).\n"
         "  --config FILE  run the node FILE describes (JSON, see node/README.md)\n"
         "  --dev          one validator with its own genesis and keys in D (default "
         "./gridnode-dev),\n"
-        "                 created on first run; RPC on 127.0.0.1:26657\n"
+        "                 created on first run; RPC on 127.0.0.1:26657, the shadow-centre API "
+        "on\n"
+        "                 " DEV_SHADOW_ADDR " (signing with D/shadow.key)\n"
         "  init           write node.key, genesis.json (this node the only validator, plus funded\n"
         "                 operator.key and shadow.key accounts) and config.json into D (default "
         "./gridnode)\n"
@@ -46,7 +52,14 @@ static void usage(FILE *f)
         "P+100+I\n"
         "                 (P default 26600); --load-accounts K funds K benchmark accounts whose "
         "keys\n"
-        "                 derive from the seed \"load-account-<i>\" (tests and benchmarks only)\n"
+        "                 derive from the seed \"load-account-<i>\" (tests and benchmarks only);\n"
+        "                 node0 is the shadow centre: its API on 127.0.0.1:P+200 with "
+        "D/shadow.key;\n"
+        "                 --mqtt HOST:PORT: every node publishes its events to that broker;\n"
+        "                 --genesis-time-ms T: genesis time (default 2026-01-01 00:00 UTC)\n"
+        "  --clock-accel A --clock-start-ms T\n"
+        "                 DEMO AND TEST ONLY: block time = T + (now - T) * A once now passes T\n"
+        "                 (A 1..100000, 1: wall time), written into every node's config\n"
         "  --byzantine    TEST ONLY, PBFT validators: corrupt (garbage) or equivocate half of the\n"
         "                 consensus messages this node sends\n");
 }
@@ -83,7 +96,27 @@ struct net_opts {
     uint32_t validators, observers, load_accounts;
     uint32_t base_port;
     bool no_sync;
+    uint64_t genesis_time_ms;
+    uint32_t clock_accel; /* 0 or 1: the wall clock */
+    uint64_t clock_start_ms;
+    char mqtt_host[NODE_HOST_MAX + 1]; /* "" : no broker */
+    uint16_t mqtt_port;
+    bool shadow; /* node0 serves the shadow-centre API */
 };
+
+/* A decimal number from lo to hi, all of s. */
+static bool parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    char *end;
+    if (!s || *s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
 
 /* genesis with operator and shadow-centre accounts (keys written to dir). */
 static int write_network(const struct net_opts *o)
@@ -96,7 +129,7 @@ static int write_network(const struct net_opts *o)
         return 1;
     snprintf(gen.chain_id, sizeof gen.chain_id, "%s", o->chain_id);
     gen.engine = o->engine;
-    gen.time_ms = GENESIS_TIME_MS;
+    gen.time_ms = o->genesis_time_ms ? o->genesis_time_ms : GENESIS_TIME_MS;
     gen.nvalidators = o->validators;
     gen.accounts = calloc(2 + o->validators + o->load_accounts, sizeof *gen.accounts);
     if (!gen.accounts)
@@ -153,6 +186,25 @@ static int write_network(const struct net_opts *o)
         snprintf(c.rpc_host, sizeof c.rpc_host, "127.0.0.1");
         c.rpc_port = (uint16_t)rpc;
         c.no_sync = o->no_sync;
+        if (o->clock_accel > 1) {
+            c.clock_accel = o->clock_accel;
+            c.clock_start_ms = o->clock_start_ms;
+        }
+        if (o->mqtt_host[0]) {
+            snprintf(c.mqtt_host, sizeof c.mqtt_host, "%s", o->mqtt_host);
+            c.mqtt_port = o->mqtt_port;
+        }
+        if (i == 0 && o->shadow) { /* node0 is the shadow centre: it holds the mint key */
+            uint32_t sp = o->base_port + SHADOW_PORT_OFF;
+            if (sp > 65535) {
+                fprintf(stderr, "gridnode: --base-port %u leaves no room for the shadow port\n",
+                        o->base_port);
+                goto out;
+            }
+            snprintf(c.shadow_host, sizeof c.shadow_host, "127.0.0.1");
+            c.shadow_port = (uint16_t)sp;
+            snprintf(c.shadow_key_path, sizeof c.shadow_key_path, "../shadow.key");
+        }
         snprintf(p, sizeof p, "%s/config.json", nd);
         if (node_config_write(p, &c))
             goto out;
@@ -168,8 +220,11 @@ out:
 
 static int cmd_testnet(int argc, char **argv)
 {
-    struct net_opts o = {
-        .chain_id = "gridledger-testnet", .engine = CONS_ENGINE_RAFT, .base_port = 26600};
+    struct net_opts o = {.chain_id = "gridledger-testnet",
+                         .engine = CONS_ENGINE_RAFT,
+                         .base_port = 26600,
+                         .shadow = true};
+    bool have_start = false;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help")) {
@@ -197,10 +252,51 @@ static int cmd_testnet(int argc, char **argv)
             o.base_port = (uint32_t)strtoul(v, NULL, 10);
         else if (!strcmp(a, "--engine") && (!strcmp(v, "raft") || !strcmp(v, "pbft")))
             o.engine = !strcmp(v, "raft") ? CONS_ENGINE_RAFT : CONS_ENGINE_PBFT;
-        else {
+        else if (!strcmp(a, "--genesis-time-ms") || !strcmp(a, "--clock-start-ms")) {
+            uint64_t t;
+            if (!parse_u64(v, 0, (uint64_t)INT64_MAX, &t)) {
+                fprintf(stderr, "gridnode testnet: %s takes milliseconds since 1970, not %s\n", a,
+                        v);
+                return 2;
+            }
+            if (!strcmp(a, "--clock-start-ms")) {
+                o.clock_start_ms = t;
+                have_start = true;
+            } else if (!(o.genesis_time_ms = t)) {
+                fprintf(stderr, "gridnode testnet: --genesis-time-ms must be above 0\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--clock-accel")) {
+            uint64_t x;
+            if (!parse_u64(v, 1, NODE_CLOCK_ACCEL_MAX, &x)) {
+                fprintf(stderr,
+                        "gridnode testnet: --clock-accel takes 1 to %u (times wall time), "
+                        "not %s\n",
+                        NODE_CLOCK_ACCEL_MAX, v);
+                return 2;
+            }
+            o.clock_accel = (uint32_t)x;
+        } else if (!strcmp(a, "--mqtt")) {
+            if (!node_parse_addr(v, o.mqtt_host, &o.mqtt_port) || !o.mqtt_port) {
+                fprintf(stderr, "gridnode testnet: --mqtt takes the broker's HOST:PORT, not %s\n",
+                        v);
+                return 2;
+            }
+        } else {
             fprintf(stderr, "gridnode testnet: unknown option or value %s %s (see --help)\n", a, v);
             return 2;
         }
+    }
+    if (o.clock_accel > 1 && !have_start) {
+        fprintf(stderr,
+                "gridnode testnet: --clock-accel %u needs --clock-start-ms T (ms since "
+                "1970 from which block time runs faster; usually --genesis-time-ms too)\n",
+                o.clock_accel);
+        return 2;
+    }
+    if (have_start && o.clock_accel <= 1) {
+        fprintf(stderr, "gridnode testnet: --clock-start-ms is for --clock-accel A (A > 1)\n");
+        return 2;
     }
     if (!o.dir || o.validators < 1 || o.validators > NODE_VALIDATORS_MAX || o.observers > 32 ||
         o.load_accounts > 50000 || o.base_port < 1024) {
@@ -231,16 +327,19 @@ static int cmd_testnet(int argc, char **argv)
 
 /* init: one node as the only validator of its own network. */
 static int init_dir(const char *dir, const char *chain_id, enum cons_engine engine, const char *p2p,
-                    const char *rpc)
+                    const char *rpc, const char *shadow /* NULL: no shadow-centre API */)
 {
     char p[NODE_PATH_MAX];
     struct node_config c;
     node_config_defaults(&c);
     if (!node_parse_addr(p2p, c.p2p_host, &c.p2p_port) ||
-        !node_parse_addr(rpc, c.rpc_host, &c.rpc_port)) {
+        !node_parse_addr(rpc, c.rpc_host, &c.rpc_port) ||
+        (shadow && !node_parse_addr(shadow, c.shadow_host, &c.shadow_port))) {
         fprintf(stderr, "gridnode init: --p2p and --rpc take host:port\n");
         return 2;
     }
+    if (shadow) /* the node signs Mint and PayoutConfirm with the genesis shadow-centre key */
+        snprintf(c.shadow_key_path, sizeof c.shadow_key_path, "shadow.key");
     if (engine == CONS_ENGINE_PBFT) {
         fprintf(stderr, "gridnode init: a one-validator network runs raft; use testnet for pbft\n");
         return 2;
@@ -323,7 +422,7 @@ static int cmd_init(int argc, char **argv)
                 CHAIN_CHAIN_ID_MAX_BYTES);
         return 2;
     }
-    return init_dir(dir, chain_id, engine, p2p, rpc);
+    return init_dir(dir, chain_id, engine, p2p, rpc, NULL);
 }
 
 int main(int argc, char **argv)
@@ -377,7 +476,7 @@ int main(int argc, char **argv)
         snprintf(path, sizeof path, "%s/config.json", dev_dir);
         if (access(path, F_OK) != 0) {
             int rc = init_dir(dev_dir, "gridledger-dev", CONS_ENGINE_RAFT, "127.0.0.1:0",
-                              "127.0.0.1:26657");
+                              "127.0.0.1:26657", DEV_SHADOW_ADDR);
             if (rc)
                 return rc;
         }
@@ -392,6 +491,14 @@ int main(int argc, char **argv)
     if (node_config_load(config, &cfg, err, sizeof err)) {
         fprintf(stderr, "gridnode: %s\n", err);
         return 1;
+    }
+    if (dev && !cfg.shadow_host[0]) {
+        /* a dev directory made before --dev served the shadow-centre API */
+        char key[NODE_PATH_MAX + 16];
+        snprintf(key, sizeof key, "%s/shadow.key", dev_dir);
+        if (access(key, F_OK) == 0 && strlen(key) < sizeof cfg.shadow_key_path &&
+            node_parse_addr(DEV_SHADOW_ADDR, cfg.shadow_host, &cfg.shadow_port))
+            memcpy(cfg.shadow_key_path, key, strlen(key) + 1);
     }
     return node_run(&cfg, &ro);
 }

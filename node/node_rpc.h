@@ -1,5 +1,7 @@
-/* node_rpc.h -- the node's side of the JSON-RPC server (rpc/rpc.h): status,
- * transaction submission into the mempool, certificates from the store. */
+/* node_rpc.h -- the node's side of the RPC servers (rpc/rpc.h): the ops
+ * (status, transaction submission into the mempool, certificates from the
+ * store, metrics), the public JSON-RPC listener with its events (SSE and
+ * MQTT), and the shadow-centre listener. */
 #ifndef NODE_RPC_H
 #define NODE_RPC_H
 
@@ -24,6 +26,7 @@ struct node_refusal { /* mempool verdicts other than OK, by code */
 struct node_rpc_view {
     struct chain *chain;
     const struct node_genesis *gen;
+    const struct node_config *cfg;
     const uint8_t *pk;
     int self;          /* validator index, -1: observer */
     struct cons *cons; /* NULL for observers */
@@ -37,10 +40,24 @@ struct node_rpc_view {
 };
 struct node_rpc_view node_run_view_(struct node *n);
 
-/* Serve JSON-RPC on host:port.  Errors: NODE_ERR_IO (a line on stderr). */
-int node_rpc_open(struct node_rpc **out, struct event_base *base, struct node *n, const char *host,
-                  uint16_t port) NODE_MUST_USE;
-uint16_t node_rpc_port(const struct node_rpc *r);
-void node_rpc_close(struct node_rpc *r); /* accepts NULL */
+/* Open what cfg asks for: the public JSON-RPC server on rpc_listen, with
+ * MQTT publishing when mqtt_host is set, and the shadow-centre API on
+ * shadow_listen with the key in shadow_key_file.  *out is NULL when cfg asks
+ * for neither listener.  On failure nothing stays open and a line on stderr
+ * names the config field, the address and what to do.  Errors: NODE_ERR_IO
+ * (a listener, the MQTT client), NODE_ERR_BAD_KEY (shadow_key_file),
+ * NODE_ERR_BAD_CONFIG (an MQTT topic the client refuses), NOMEM. */
+int node_rpc_open(struct node_rpc **out, struct event_base *base, struct node *n,
+                  const struct node_config *cfg) NODE_MUST_USE;
+uint16_t node_rpc_port(const struct node_rpc *r);        /* 0: no public server */
+uint16_t node_rpc_shadow_port(const struct node_rpc *r); /* 0: no shadow-centre API */
+void node_rpc_close(struct node_rpc *r);                 /* accepts NULL */
+
+/* After a block committed (never for a proposal): the "block" event, then a
+ * "clearing" event for each market result (state key "mkt/r/...") and a
+ * "settlement" event for each slot settlement ("mkt/sr/...") the block
+ * wrote, to SSE clients and the MQTT broker.  r is borrowed for the call.
+ * Accepts a NULL r (no server). */
+void node_rpc_on_commit(struct node_rpc *r, const struct chain_exec_result *res);
 
 #endif

@@ -73,11 +73,20 @@ struct node {
     struct node_refusal refusals[NODE_REFUSAL_KINDS];
 };
 
-static uint64_t now_ms(void)
+static uint64_t wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The time a proposer stamps on its block: the wall clock, or the demo's
+ * accelerated clock (config clock_accel, clock_start_ms).  The only place
+ * the node reads wall time as chain time: followers take block times from
+ * the certified header, and execution sees only those. */
+static uint64_t block_clock_ms(const struct node *n)
+{
+    return node_clock_ms(n->cfg, wall_ms());
 }
 
 static uint64_t mono_ms(void)
@@ -288,6 +297,8 @@ static void after_commit(struct node *n, const struct chain_exec_result *r)
             chain_hex(root, n->chain.head.state_root, CHAIN_HASH_BYTES);
             logf_("committed height %" PRIu64 " txs %zu root %.16s", r->height, r->ntx, root);
         }
+    /* committed and durable: only now do clients hear of it (block, clearing, settlement) */
+    node_rpc_on_commit(n->rpc, r);
     /* r may be one of the pending executions: it is freed (zeroed) here */
     uint64_t height = r->height;
     pend_clear_upto(n, height);
@@ -459,7 +470,7 @@ static void maybe_propose(struct node *n)
     if (!k && waiting &&
         (!n->cfg->heartbeat_ms || mono_ms() - n->last_block_ms < n->cfg->heartbeat_ms))
         goto out; /* only gapped nonces wait */
-    uint64_t t = now_ms();
+    uint64_t t = block_clock_ms(n);
     if (t < n->chain.head.time_ms)
         t = n->chain.head.time_ms;
     struct pend *p = pend_slot(n);
@@ -992,11 +1003,8 @@ int node_run(const struct node_config *cfg, const struct node_run_opts *opts)
               rc);
         goto done;
     }
-    if (cfg->rpc_host[0] &&
-        (rc = node_rpc_open(&n->rpc, n->base, n, cfg->rpc_host, cfg->rpc_port))) {
-        logf_("cannot start the RPC server on %s:%u", cfg->rpc_host, cfg->rpc_port);
+    if ((rc = node_rpc_open(&n->rpc, n->base, n, cfg))) /* it said why */
         goto done;
-    }
     struct timeval tv = {.tv_sec = cfg->tick_ms / 1000, .tv_usec = (cfg->tick_ms % 1000) * 1000};
     struct timeval sv = {.tv_sec = 0, .tv_usec = STATUS_MS * 1000};
     n->tick_ev = event_new(n->base, -1, EV_PERSIST, on_tick, n);
@@ -1020,7 +1028,13 @@ int node_run(const struct node_config *cfg, const struct node_run_opts *opts)
               " root %.16s, key %.16s, p2p %s:%u, rpc %s:%u",
               n->gen.chain_id, n->gen.engine == CONS_ENGINE_RAFT ? "raft" : "pbft",
               n->self >= 0 ? "validator" : "observer", n->chain.head.height, root, key,
-              cfg->p2p_host, cfg->p2p_port, cfg->rpc_host, n->rpc ? node_rpc_port(n->rpc) : 0);
+              cfg->p2p_host, cfg->p2p_port, cfg->rpc_host, node_rpc_port(n->rpc));
+        if (cfg->shadow_host[0])
+            logf_("shadow-centre API on %s:%u", cfg->shadow_host, node_rpc_shadow_port(n->rpc));
+        if (cfg->clock_accel > 1)
+            logf_("DEMO CLOCK: block time runs %u times wall time from %" PRIu64
+                  " ms (clock_accel, clock_start_ms); for demos and tests only",
+                  cfg->clock_accel, cfg->clock_start_ms);
     }
     event_base_dispatch(n->base);
     rc = n->exit_code;
@@ -1063,6 +1077,7 @@ struct node_rpc_view node_run_view_(struct node *n)
     struct node_rpc_view v = {
         .chain = &n->chain,
         .gen = &n->gen,
+        .cfg = n->cfg,
         .pk = n->pk,
         .self = n->self,
         .cons = n->cons,
