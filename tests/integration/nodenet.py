@@ -15,10 +15,11 @@ import time
 import urllib.request
 
 
-def free_base_port(span=110):
-    """A base port P such that P..P+9 and P+100..P+109 are free on 127.0.0.1,
-    below the kernel's ephemeral range (so that no outgoing connection can
-    take one of them between this check and the node's listen)."""
+def free_base_port(span=210):
+    """A base port P such that P..P+9, P+100..P+109 and P+200..P+209 (p2p,
+    RPC, node0's shadow-centre API) are free on 127.0.0.1, below the kernel's
+    ephemeral range (so that no outgoing connection can take one of them
+    between this check and the node's listen)."""
     import random
     lo_eph = 32768
     try:
@@ -30,7 +31,7 @@ def free_base_port(span=110):
     for _ in range(200):
         p = rng.randrange(10000, max(10001, lo_eph - span - 1))
         ok = True
-        for q in list(range(p, p + 10)) + list(range(p + 100, p + 110)):
+        for q in list(range(p, p + 10)) + list(range(p + 100, p + 110)) + list(range(p + 200, p + 210)):
             t = socket.socket()
             try:
                 t.bind(("127.0.0.1", q))
@@ -45,7 +46,8 @@ def free_base_port(span=110):
 
 
 class Net:
-    def __init__(self, gridnode, load, engine, validators=4, load_accounts=20, observers=1):
+    def __init__(self, gridnode, load, engine, validators=4, load_accounts=20, observers=1,
+                 testnet_args=()):
         self.gridnode, self.load, self.engine = gridnode, load, engine
         self.dir = tempfile.mkdtemp(prefix="gl-itest-")
         self.base = free_base_port()
@@ -54,7 +56,8 @@ class Net:
         self.procs = {}
         subprocess.run([gridnode, "testnet", "--validators", str(validators), "--dir", self.dir,
                         "--engine", engine, "--base-port", str(self.base),
-                        "--load-accounts", str(load_accounts), "--observers", str(observers)], check=True, stdout=subprocess.DEVNULL)
+                        "--load-accounts", str(load_accounts), "--observers", str(observers)]
+                       + list(testnet_args), check=True, stdout=subprocess.DEVNULL)
 
     def rpc_port(self, i):
         return self.base + 100 + i
