@@ -2,13 +2,21 @@
  *
  * `gridctl market clear` clears one book with the chain's own clearing core
  * (issue 4, point 6).  `keygen`, `status`, `transfer` and `balance` (issue 5,
- * point 8) sign locally and talk JSON-RPC to a node (node_http_client.h);
- * `balance` and the nonce that `transfer` signs with are verified as a light
- * client against the genesis validators (node_lightclient.h).
+ * point 8), and the market's `participant`, `order`, `orders`, `results` and
+ * `bill` (issue 6, point 5) sign locally and talk JSON-RPC to a node
+ * (node_http_client.h).  Every value read from the chain -- balances, the
+ * nonces transactions are signed with, participants, orders, results, fills,
+ * bills -- is read as a light client (node_lightclient.h): the state key is
+ * computed here with chain's and the market's key functions, get_state is
+ * asked for exactly that key at a header certified by a quorum of the
+ * genesis validators, the proof is checked against its state root, and the
+ * value is decoded here; `--no-verify` takes the node's word and says
+ * UNVERIFIED.
  *
  * Exit status: 0 success, 1 bad input or a refusal (the message on stderr
  * names the field or the node's reason), 2 usage error (unknown command or
  * option), 3 verification failed (the node's answer does not prove itself). */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -20,9 +28,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "chain_codec.h"
 #include "chain_crypto.h"
 #include "chain_ledger.h"
+#include "market.pb-c.h"
+#include "mkt_clear.h"
+#include "mkt_err.h"
+#include "mkt_limits.h"
+#include "mkt_settle.h"
+#include "mkt_tx.h"
 #include "node_book_json.h"
 #include "node_http_client.h"
 #include "node_lightclient.h"
@@ -68,7 +84,7 @@ static void list_commands(FILE *f, const struct command *cmds)
 {
     fprintf(f, "\ncommands:\n");
     for (const struct command *c = cmds; c->name; c++)
-        fprintf(f, "  %-10s %s\n", c->name, c->summary);
+        fprintf(f, "  %-12s %s\n", c->name, c->summary);
 }
 
 /* ---- gridctl market clear ---- */
@@ -398,15 +414,6 @@ struct rpc_opts {
     bool have_trust;
 };
 
-/* Common option: --rpc URL and --genesis FILE.  1 matched, 0 not, -1 error. */
-static int rpc_opt(int argc, char **argv, int *i, struct rpc_opts *o)
-{
-    int m = opt_value(argc, argv, i, "--rpc", &o->rpc);
-    if (m)
-        return m;
-    return opt_value(argc, argv, i, "--genesis", &o->genesis);
-}
-
 static int rpc_opts_finish(struct rpc_opts *o)
 {
     char err[256];
@@ -450,113 +457,539 @@ static json_t *rpc_call(const struct rpc_opts *o, const char *method, json_t *pa
 {
     char err[512];
     int c = 0;
-    json_t *data = NULL;
-    json_t *r = node_rpc_call(&o->url, method, params, &c, &data, err, sizeof err);
+    json_t *r = node_rpc_call(&o->url, method, params, &c, NULL, err, sizeof err);
     if (code)
         *code = c;
-    if (!r) {
+    if (!r)
         fprintf(stderr, "gridctl: %s: %s\n", method, err);
-        json_decref(data);
-    }
-    json_decref(data);
     return r;
 }
 
-/* Fetch the head header with its certificate and verify it.  A node may not
- * hold the certificate of its newest blocks yet (a follower learns it with
- * the next round), so up to NODE_CERT_LOOKBACK heights below the head are
- * tried.  0, or an exit status. */
-#define NODE_CERT_LOOKBACK 16
-static int verified_head(const struct rpc_opts *o, struct node_lc_header *h)
+/* ---- the light client over HTTP (node_lightclient.h) ----
+ * Every value gridctl prints from the chain goes through node_lc_read_msg,
+ * node_lc_msg_at or node_lc_account_at: the state key is computed here
+ * (chain_key_account, mkt_key_*), get_state is asked for exactly that key at
+ * a certified height, and the proven bytes are decoded here. */
+
+static json_t *lc_http_call(void *ctx, const char *method, json_t *params, char *why, size_t whylen)
 {
-    uint64_t want = UINT64_MAX, head = 0;
-    char why[384];
-    int rc = NODE_LC_ERR_NO_CERT;
-    for (int attempt = 0; attempt <= NODE_CERT_LOOKBACK; attempt++) {
-        json_t *params = want == UINT64_MAX ? NULL : json_pack("{s:I}", "height", (json_int_t)want);
-        json_t *r = rpc_call(o, "get_header", params, NULL);
-        if (!r)
-            return EXIT_BAD_INPUT;
-        rc = node_lc_check_header_json(&o->trust, r, want, h, why, sizeof why);
-        json_t *hj = json_object_get(r, "height");
-        if (want == UINT64_MAX)
-            head = json_is_integer(hj) && json_integer_value(hj) > 0
-                       ? (uint64_t)json_integer_value(hj)
-                       : 0;
-        json_decref(r);
-        if (rc == NODE_LC_ERR_OK)
-            return 0;
-        uint64_t at = want == UINT64_MAX ? head : want;
-        if (rc != NODE_LC_ERR_NO_CERT || at == 0)
-            break;
-        want = at - 1;
-    }
-    if (rc == NODE_LC_ERR_NO_CERT)
-        fprintf(stderr,
-                "gridctl: the node has no certified block at or below its head (height %" PRIu64
-                "), so nothing can be verified yet; retry in a moment\n",
-                head);
-    else
-        fprintf(stderr, "gridctl: REFUSED: the node's header does not verify (%s): %s\n",
-                node_lc_err_name(rc), why);
-    return rc == NODE_LC_ERR_NO_CERT ? EXIT_BAD_INPUT : EXIT_UNVERIFIED;
+    const struct rpc_opts *o = ctx;
+    int code = 0;
+    return node_rpc_call(&o->url, method, params, &code, NULL, why, whylen);
 }
 
-/* get_account for pk at height (UINT64_MAX: head), verified against h when
- * h is not NULL.  0, or an exit status. */
-static int fetch_account(const struct rpc_opts *o, const uint8_t pk[CHAIN_PK_BYTES],
-                         const struct node_lc_header *h, struct chain_account *a, json_t **raw)
+/* A light client of o's node, verified against o's genesis unless !verify. */
+static struct node_lc_client lc_client(struct rpc_opts *o, bool verify)
 {
-    char hex[2 * CHAIN_PK_BYTES + 1];
-    chain_hex(hex, pk, CHAIN_PK_BYTES);
-    json_t *params = h ? json_pack("{s:s, s:I}", "account", hex, "height", (json_int_t)h->height)
-                       : json_pack("{s:s}", "account", hex);
-    json_t *r = rpc_call(o, "get_account", params, NULL);
-    if (!r)
+    assert(!verify || o->have_trust);
+    return (struct node_lc_client){
+        .call = lc_http_call, .ctx = o, .trust = &o->trust, .unverified = !verify};
+}
+
+/* Say why a light-client read failed.  Exit status 1 when the node gave
+ * nothing to check (no answer, nothing certified yet), 3 when what it gave
+ * does not verify. */
+static int lc_fail(int rc, const char *what, const char *why)
+{
+    if (rc == NODE_LC_ERR_NO_ANSWER || rc == NODE_LC_ERR_NO_CERT || rc == NODE_LC_ERR_NOMEM) {
+        fprintf(stderr, "gridctl: %s\n", why);
         return EXIT_BAD_INPUT;
-    if (h) {
-        char why[384];
-        int rc = node_lc_check_account_json(h, r, pk, a, why, sizeof why);
-        if (rc != NODE_LC_ERR_OK) {
-            fprintf(stderr,
-                    "gridctl: REFUSED: the node's account answer does not verify (%s): %s\n",
-                    node_lc_err_name(rc), why);
-            json_decref(r);
-            return EXIT_UNVERIFIED;
+    }
+    fprintf(stderr, "gridctl: REFUSED: the node's %s does not verify (%s): %s\n", what,
+            node_lc_err_name(rc), why);
+    return EXIT_UNVERIFIED;
+}
+
+static const char *engine_name(enum cons_engine e)
+{
+    return e == CONS_ENGINE_RAFT ? "raft" : "pbft";
+}
+
+/* The last line of every read: what the numbers above are worth. */
+static void print_provenance(const struct rpc_opts *o, bool verify, const struct node_lc_header *h)
+{
+    char bh[2 * CHAIN_HASH_BYTES + 1], root[2 * CHAIN_HASH_BYTES + 1];
+    if (!verify) {
+        printf("UNVERIFIED: the node's word at height %" PRIu64
+               " (not checked against a genesis file)\n",
+               h->height);
+        return;
+    }
+    chain_hex(bh, h->hash, CHAIN_HASH_BYTES);
+    chain_hex(root, h->state_root, CHAIN_HASH_BYTES);
+    printf("verified at height %" PRIu64
+           " (block %s, state root %s) against %u genesis validators (%s)\n",
+           h->height, bh, root, o->trust.n, engine_name(o->trust.engine));
+}
+
+static void json_provenance(json_t *out, bool verify, const struct node_lc_header *h)
+{
+    char bh[2 * CHAIN_HASH_BYTES + 1], root[2 * CHAIN_HASH_BYTES + 1];
+    json_object_set_new(out, "height", json_integer((json_int_t)h->height));
+    json_object_set_new(out, "verified", json_boolean(verify));
+    if (verify) {
+        chain_hex(bh, h->hash, CHAIN_HASH_BYTES);
+        chain_hex(root, h->state_root, CHAIN_HASH_BYTES);
+        json_object_set_new(out, "block_hash", json_string(bh));
+        json_object_set_new(out, "state_root", json_string(root));
+    }
+}
+
+/* Print out (stolen) indented, in insertion order. */
+static int print_json(json_t *out)
+{
+    char *text = out ? json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(out);
+    if (!text) {
+        fprintf(stderr, "gridctl: out of memory\n");
+        return EXIT_BAD_INPUT;
+    }
+    printf("%s\n", text);
+    free(text);
+    return 0;
+}
+
+/* A uint64 from state as a JSON integer (state values are at most INT64_MAX;
+ * a larger one would print negative, so it is clamped visibly). */
+static json_t *ju(uint64_t v)
+{
+    return json_integer(v > (uint64_t)INT64_MAX ? -1 : (json_int_t)v);
+}
+
+/* ---- options of the commands that talk to a node ---- */
+
+/* One option: a value (--name V or --name=V), a flag, or a value that may
+ * repeat up to max times (list, *nlist). */
+struct opt {
+    const char *name;
+    const char **value;
+    bool *flag;
+    const char **list;
+    size_t *nlist;
+    size_t max;
+};
+
+/* Parse argv[1..argc) against opts (ended by a NULL name).  0 parsed, -1
+ * --help printed (the command exits 0), else EXIT_USAGE after saying why. */
+static int parse_opts(const char *cmd, int argc, char **argv, const struct opt *opts,
+                      void (*usage)(FILE *))
+{
+    uint64_t seen = 0;
+    for (int i = 1; i < argc; i++) {
+        if (is_help(argv[i])) {
+            usage(stdout);
+            return -1;
         }
-    } else {
-        json_t *b = json_object_get(r, "balance"), *n = json_object_get(r, "nonce"),
-               *l = json_object_get(r, "locked"), *e = json_object_get(r, "exists");
-        memset(a, 0, sizeof *a);
-        if (!json_is_integer(b) || !json_is_integer(n) || !json_is_integer(l) ||
-            !json_is_boolean(e)) {
-            fprintf(
-                stderr,
-                "gridctl: get_account: the node's answer lacks balance, nonce, locked or exists\n");
-            json_decref(r);
-            return EXIT_BAD_INPUT;
-        }
-        a->balance = json_integer_value(b);
-        a->nonce = (uint64_t)json_integer_value(n);
-        a->locked = json_integer_value(l);
-        a->exists = json_is_true(e);
-        json_t *roles = json_object_get(r, "roles");
-        for (size_t i = 0; i < json_array_size(roles); i++) {
-            const char *s = json_string_value(json_array_get(roles, i));
-            if (!s)
+        const struct opt *p;
+        for (p = opts; p->name; p++) {
+            const char *v = NULL;
+            int m;
+            if (p->flag) {
+                if (strcmp(argv[i], p->name) != 0)
+                    continue;
+                *p->flag = true;
+                break;
+            }
+            if ((m = opt_value(argc, argv, &i, p->name, &v)) < 0)
+                return EXIT_USAGE;
+            if (m == 0)
                 continue;
-            a->roles |= !strcmp(s, "operator")        ? CHAIN_ROLE_OPERATOR
-                        : !strcmp(s, "shadow_centre") ? CHAIN_ROLE_SHADOW_CENTRE
-                        : !strcmp(s, "validator")     ? CHAIN_ROLE_VALIDATOR
-                        : !strcmp(s, "participant")   ? CHAIN_ROLE_PARTICIPANT
-                                                      : 0;
+            if (p->list) {
+                if (*p->nlist >= p->max) {
+                    fprintf(stderr, "gridctl: %s: %s may be given at most %zu times\n", cmd,
+                            p->name, p->max);
+                    return EXIT_USAGE;
+                }
+                p->list[(*p->nlist)++] = v;
+                break;
+            }
+            uint64_t bit = UINT64_C(1) << ((size_t)(p - opts) % 64);
+            if (seen & bit) {
+                fprintf(stderr, "gridctl: %s: %s is given twice\n", cmd, p->name);
+                return EXIT_USAGE;
+            }
+            seen |= bit;
+            *p->value = v;
+            break;
+        }
+        if (!p->name) {
+            fprintf(stderr, "gridctl: %s: unknown argument \"%s\"\n", cmd, argv[i]);
+            usage(stderr);
+            return EXIT_USAGE;
         }
     }
-    if (raw)
-        *raw = r;
-    else
-        json_decref(r);
     return 0;
+}
+
+static int need_genesis(const char *cmd, const struct rpc_opts *o, bool no_verify)
+{
+    if (o->genesis || no_verify)
+        return 0;
+    fprintf(stderr,
+            "gridctl: %s needs --genesis FILE to verify the answer (or --no-verify to believe "
+            "the node blindly)\n",
+            cmd);
+    return EXIT_USAGE;
+}
+
+/* The account of --account HEX or --key FILE, exactly one of them.  0 or
+ * an exit status. */
+static int account_of(const char *cmd, const char *account, const char *key,
+                      uint8_t pk[CHAIN_PK_BYTES])
+{
+    uint8_t sk[CHAIN_SK_BYTES];
+    if (!!account == !!key) {
+        fprintf(stderr, "gridctl: %s needs exactly one of --account HEX and --key FILE\n", cmd);
+        return EXIT_USAGE;
+    }
+    if (account && chain_hex_decode(account, strlen(account), pk, CHAIN_PK_BYTES) != 0) {
+        fprintf(stderr, "gridctl: --account must be 64 hex digits\n");
+        return EXIT_USAGE;
+    }
+    if (key && key_read(key, pk, sk) != 0)
+        return EXIT_BAD_INPUT;
+    sodium_memzero(sk, sizeof sk);
+    return 0;
+}
+
+static int parse_hash(const char *opt, const char *s, uint8_t out[CHAIN_HASH_BYTES])
+{
+    if (s && chain_hex_decode(s, strlen(s), out, CHAIN_HASH_BYTES) == 0)
+        return 0;
+    fprintf(stderr, "gridctl: %s must be 64 hex digits\n", opt);
+    return EXIT_USAGE;
+}
+
+/* A whole number of at most max for option opt.  0 or EXIT_USAGE. */
+static int parse_num(const char *opt, const char *s, uint64_t max, uint64_t *out)
+{
+    if (s && parse_u64(s, out) == 0 && *out <= max)
+        return 0;
+    fprintf(stderr, "gridctl: %s must be a whole number from 0 to %" PRIu64 "\n", opt, max);
+    return EXIT_USAGE;
+}
+
+static int parse_commodity(const char *s, uint32_t *out)
+{
+    if (!s || strcmp(s, "electricity") == 0)
+        *out = MKT_ELECTRICITY;
+    else if (strcmp(s, "heat") == 0)
+        *out = MKT_HEAT;
+    else {
+        fprintf(stderr, "gridctl: --commodity must be electricity or heat\n");
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int parse_market(const char *s, uint32_t *out)
+{
+    if (!s || strcmp(s, "day-ahead") == 0 || strcmp(s, "day_ahead") == 0)
+        *out = MKT_DAY_AHEAD;
+    else if (strcmp(s, "intraday") == 0)
+        *out = MKT_INTRADAY;
+    else {
+        fprintf(stderr, "gridctl: --market must be day-ahead or intraday\n");
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static const char *commodity_name(uint32_t c)
+{
+    return c == MKT_ELECTRICITY ? "electricity" : c == MKT_HEAT ? "heat" : "?";
+}
+
+static const char *market_name(uint32_t m)
+{
+    return m == MKT_DAY_AHEAD ? "day-ahead" : m == MKT_INTRADAY ? "intraday" : "?";
+}
+
+static const char *side_name(uint32_t s)
+{
+    return s == MKT_TX_BUY ? "buy" : s == MKT_TX_SELL ? "sell" : "?";
+}
+
+static const char *status_name(uint32_t s)
+{
+    switch (s) {
+    case MKT_ORDER_OPEN: return "open";
+    case MKT_ORDER_CLOSED: return "closed (its book cleared)";
+    case MKT_ORDER_CANCELLED: return "cancelled";
+    case MKT_ORDER_EXPIRED: return "expired";
+    default: return "?";
+    }
+}
+
+/* ---- numbers for people ---- */
+
+/* "-1.234567 tokens (-1234567 micro-units)" */
+static const char *fmt_money_mag(char *b, size_t n, bool neg, uint64_t mag)
+{
+    const uint64_t per = (uint64_t)CHAIN_MICRO_PER_TOKEN;
+    const char *sign = neg && mag ? "-" : "";
+    snprintf(b, n, "%s%" PRIu64 ".%06" PRIu64 " tokens (%s%" PRIu64 " micro-units)", sign,
+             mag / per, mag % per, sign, mag);
+    return b;
+}
+
+static const char *fmt_money(char *b, size_t n, uint64_t v)
+{
+    return fmt_money_mag(b, n, false, v);
+}
+
+static uint64_t magnitude(int64_t v)
+{
+    return v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+}
+
+static const char *fmt_money_signed(char *b, size_t n, int64_t v)
+{
+    return fmt_money_mag(b, n, v < 0, magnitude(v));
+}
+
+/* "-1.234 kWh (-1234 Wh)" */
+static const char *fmt_energy_mag(char *b, size_t n, bool neg, uint64_t wh)
+{
+    const char *sign = neg && wh ? "-" : "";
+    snprintf(b, n, "%s%" PRIu64 ".%03" PRIu64 " kWh (%s%" PRIu64 " Wh)", sign, wh / 1000, wh % 1000,
+             sign, wh);
+    return b;
+}
+
+static const char *fmt_energy(char *b, size_t n, uint64_t wh)
+{
+    return fmt_energy_mag(b, n, false, wh);
+}
+
+/* "0.250000 tokens/kWh (250000 micro/kWh)" */
+static const char *fmt_price(char *b, size_t n, uint64_t micro_per_kwh)
+{
+    const uint64_t per = (uint64_t)CHAIN_MICRO_PER_TOKEN;
+    snprintf(b, n, "%" PRIu64 ".%06" PRIu64 " tokens/kWh (%" PRIu64 " micro/kWh)",
+             micro_per_kwh / per, micro_per_kwh % per, micro_per_kwh);
+    return b;
+}
+
+/* "2026-11-23 10:15:00 UTC" */
+static const char *fmt_utc(char *b, size_t n, uint64_t ms)
+{
+    struct tm tm;
+    time_t t = (time_t)(ms / 1000);
+    if (ms / 1000 > UINT64_C(253402300799) /* 9999-12-31 23:59:59 */ || !gmtime_r(&t, &tm) ||
+        strftime(b, n, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+        snprintf(b, n, "(time %" PRIu64 " ms)", ms);
+    return b;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant,
+ * "chrono-compatible low-level date algorithms", days_from_civil). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned mp = m > 2 ? m - 3 : m + 9;
+    const unsigned doy = (153 * mp + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* A UTC day: "YYYY-MM-DD", or its start in ms (a multiple of 86400000).
+ * 0, or -1 when it is neither. */
+static int parse_day(const char *s, uint64_t *day_ms)
+{
+    static const unsigned mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (strlen(s) == 10 && s[4] == '-' && s[7] == '-') {
+        for (int i = 0; i < 10; i++)
+            if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+                return -1;
+        unsigned y =
+            (unsigned)((s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0'));
+        unsigned m = (unsigned)((s[5] - '0') * 10 + (s[6] - '0'));
+        unsigned d = (unsigned)((s[8] - '0') * 10 + (s[9] - '0'));
+        bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        if (y < 1970 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1] + (m == 2 && leap))
+            return -1;
+        *day_ms = (uint64_t)days_from_civil(y, m, d) * MKT_DAY_MS;
+        return 0;
+    }
+    uint64_t v;
+    if (parse_u64(s, &v) != 0 || v % MKT_DAY_MS != 0)
+        return -1;
+    *day_ms = v;
+    return 0;
+}
+
+/* ---- signing and submitting ---- */
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* The chain id and the signer's next nonce: verified against the genesis
+ * when o has one (the chain id then comes from it), else the node's word,
+ * said so on stderr.  0 or an exit status. */
+static int chain_and_nonce(struct rpc_opts *o, const uint8_t pk[CHAIN_PK_BYTES],
+                           char chain_id[CHAIN_CHAIN_ID_MAX_BYTES + 1], uint64_t *nonce)
+{
+    char why[512];
+    struct node_lc_client c = lc_client(o, o->have_trust);
+    struct node_lc_header h;
+    struct chain_account a;
+    int rc;
+    if (o->have_trust) {
+        snprintf(chain_id, CHAIN_CHAIN_ID_MAX_BYTES + 1, "%s", o->trust.chain_id);
+    } else {
+        json_t *st = rpc_call(o, "status", NULL, NULL);
+        if (!st)
+            return EXIT_BAD_INPUT;
+        const char *cid = json_string_value(json_object_get(st, "chain_id"));
+        if (!cid || strlen(cid) == 0 || strlen(cid) > CHAIN_CHAIN_ID_MAX_BYTES) {
+            fprintf(stderr, "gridctl: the node's status has no usable chain_id\n");
+            json_decref(st);
+            return EXIT_BAD_INPUT;
+        }
+        snprintf(chain_id, CHAIN_CHAIN_ID_MAX_BYTES + 1, "%s", cid);
+        json_decref(st);
+    }
+    if ((rc = node_lc_head(&c, &h, why, sizeof why)) ||
+        (rc = node_lc_account_at(&c, &h, pk, &a, why, sizeof why)))
+        return lc_fail(rc, "account answer", why);
+    if (!o->have_trust)
+        fprintf(stderr,
+                "gridctl: note: nonce %" PRIu64
+                " taken from the node unverified (pass --genesis to verify)\n",
+                a.nonce);
+    if (!a.exists) {
+        fprintf(stderr, "gridctl: the signing account does not exist on the chain (it has never "
+                        "been funded)\n");
+        return EXIT_BAD_INPUT;
+    }
+    *nonce = a.nonce;
+    return 0;
+}
+
+/* Poll get_tx for hash_hex until it is committed (at most timeout_s) and
+ * print its height and result.  With a genesis, then also wait until the
+ * node certifies a header at or above that height, so that what is read
+ * next (the nonce of the signer's next transaction, the order just placed)
+ * is provably there.  0 committed with OK; 1 failed in its block or timed
+ * out; 3 a header does not verify. */
+static int wait_commit(struct rpc_opts *o, const char *hash_hex, const char *what,
+                       uint64_t timeout_s, uint64_t *height)
+{
+    const uint64_t budget_ms = timeout_s * 1000;
+    uint64_t waited_ms = 0;
+    json_t *r;
+    char err[512];
+    for (;;) {
+        int c = 0;
+        r = node_rpc_call(&o->url, "get_tx", json_pack("{s:s}", "hash", hash_hex), &c, NULL, err,
+                          sizeof err);
+        if (r)
+            break;
+        if (c != RPC_ERR_NOT_FOUND) { /* anything but "not committed yet" */
+            fprintf(stderr, "gridctl: get_tx: %s\n", err);
+            return EXIT_BAD_INPUT;
+        }
+        if (waited_ms >= budget_ms) {
+            fprintf(stderr,
+                    "gridctl: the %s was not committed within %" PRIu64 " s (it may still be)\n",
+                    what, timeout_s);
+            return EXIT_BAD_INPUT;
+        }
+        sleep_ms(200);
+        waited_ms += 200;
+    }
+    json_t *res = json_object_get(r, "result"), *hj = json_object_get(r, "height");
+    const char *name = json_string_value(json_object_get(r, "result_name"));
+    const char *msg = json_string_value(json_object_get(r, "result_message"));
+    *height =
+        json_is_integer(hj) && json_integer_value(hj) > 0 ? (uint64_t)json_integer_value(hj) : 0;
+    printf("committed at height %" PRIu64 ", index %" JSON_INTEGER_FORMAT ": %s\n", *height,
+           json_integer_value(json_object_get(r, "index")), name ? name : "?");
+    fflush(stdout);
+    bool ok = json_is_integer(res) && json_integer_value(res) == 0;
+    if (!ok)
+        fprintf(stderr, "gridctl: the %s was included but failed (%s): %s\n", what,
+                name ? name : "?", msg ? msg : "no message");
+    json_decref(r);
+    if (!ok)
+        return EXIT_BAD_INPUT;
+    if (!o->have_trust)
+        return 0;
+    struct node_lc_client c = lc_client(o, true);
+    for (;;) {
+        struct node_lc_header h;
+        char why[512];
+        int rc = node_lc_head(&c, &h, why, sizeof why);
+        if (rc == NODE_LC_ERR_OK && h.height >= *height)
+            return 0;
+        if (rc != NODE_LC_ERR_OK && rc != NODE_LC_ERR_NO_CERT)
+            return lc_fail(rc, "header", why);
+        if (waited_ms >= budget_ms) {
+            fprintf(stderr,
+                    "gridctl: height %" PRIu64 " is committed but the node has not certified it "
+                    "within %" PRIu64 " s\n",
+                    *height, timeout_s);
+            return EXIT_BAD_INPUT;
+        }
+        sleep_ms(100);
+        waited_ms += 100;
+    }
+}
+
+/* Sign a transaction of type with payload (freed here) by pk/sk with the
+ * chain id and nonce of chain_and_nonce, submit it and print its hash (the
+ * order id of a PlaceOrder) on stdout; with wait, wait_commit.  hash and
+ * *height (0 without wait) are set on success.  0 or an exit status. */
+static int sign_submit(struct rpc_opts *o, const uint8_t pk[CHAIN_PK_BYTES],
+                       const uint8_t sk[CHAIN_SK_BYTES], uint32_t type, uint8_t *payload,
+                       size_t plen, const char *what, bool wait, uint64_t timeout_s,
+                       uint8_t hash[CHAIN_HASH_BYTES], uint64_t *height)
+{
+    char chain_id[CHAIN_CHAIN_ID_MAX_BYTES + 1], hash_hex[2 * CHAIN_HASH_BYTES + 1];
+    uint64_t nonce = 0;
+    uint8_t *tx = NULL;
+    size_t tlen;
+    *height = 0;
+    int rc = chain_and_nonce(o, pk, chain_id, &nonce);
+    if (rc) {
+        free(payload);
+        return rc;
+    }
+    rc = chain_tx_build(chain_id, nonce, type, payload, plen, pk, sk, &tx, &tlen);
+    free(payload);
+    if (rc != CHAIN_ERR_OK) {
+        fprintf(stderr, "gridctl: cannot build the transaction (%s)\n", chain_err_name(rc));
+        return EXIT_BAD_INPUT;
+    }
+    char *hex = malloc(2 * tlen + 1);
+    if (!hex) {
+        free(tx);
+        fprintf(stderr, "gridctl: out of memory\n");
+        return EXIT_BAD_INPUT;
+    }
+    chain_hex(hex, tx, tlen);
+    chain_hash(hash, CHAIN_TAG_TX, tx, tlen);
+    free(tx);
+    json_t *r = rpc_call(o, "submit_tx", json_pack("{s:s}", "tx", hex), NULL);
+    free(hex);
+    if (!r)
+        return EXIT_BAD_INPUT;
+    chain_hex(hash_hex, hash, CHAIN_HASH_BYTES);
+    const char *got = json_string_value(json_object_get(r, "hash"));
+    if (!got || strcmp(got, hash_hex) != 0)
+        fprintf(stderr, "gridctl: warning: the node reports hash %s, this client computed %s\n",
+                got ? got : "(none)", hash_hex);
+    json_decref(r);
+    printf("%s\n", hash_hex);
+    fflush(stdout);
+    return wait ? wait_commit(o, hash_hex, what, timeout_s, height) : 0;
 }
 
 /* ---- gridctl status ---- */
@@ -631,7 +1064,7 @@ static void usage_transfer(FILE *f)
             "--genesis FILE    genesis.json of the chain: verify the nonce, and take the\n"
             "                  chain id from it (else from the node's status)\n"
             "--wait            poll get_tx until the transfer is committed and print its\n"
-            "                  height and result\n"
+            "                  height and result (with --genesis: and certified)\n"
             "--timeout SECONDS how long --wait waits (default 30)\n"
             "\n"
             "exit status: 0 submitted (with --wait: committed and OK), 1 refused by the\n"
@@ -639,48 +1072,54 @@ static void usage_transfer(FILE *f)
             NODE_HTTP_DEFAULT_URL);
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+#define OPT_V(n, p)                                                                                \
+    {                                                                                              \
+        .name = (n), .value = (p)                                                                  \
     }
+#define OPT_F(n, p)                                                                                \
+    {                                                                                              \
+        .name = (n), .flag = (p)                                                                   \
+    }
+#define OPT_L(n, l, nl, mx)                                                                        \
+    {                                                                                              \
+        .name = (n), .list = (l), .nlist = (nl), .max = (mx)                                       \
+    }
+#define OPT_RPC(o) OPT_V("--rpc", &(o).rpc), OPT_V("--genesis", &(o).genesis)
+#define OPT_END                                                                                    \
+    {                                                                                              \
+        .name = NULL                                                                               \
+    }
+
+/* --timeout SECONDS (default 30, at most a day).  0 or EXIT_USAGE. */
+static int parse_timeout(const char *s, uint64_t *out)
+{
+    *out = 30;
+    return s ? parse_num("--timeout", s, 86400, out) : 0;
 }
 
 static int cmd_transfer(int argc, char **argv)
 {
     struct rpc_opts o;
-    const char *key = NULL, *to = NULL, *amount_s = NULL, *timeout_s = "30";
+    const char *key = NULL, *to = NULL, *amount_s = NULL, *timeout_s = NULL;
     bool wait = false;
     memset(&o, 0, sizeof o);
-    for (int i = 1; i < argc; i++) {
-        int m;
-        if (is_help(argv[i])) {
-            usage_transfer(stdout);
-            return 0;
-        }
-        if (strcmp(argv[i], "--wait") == 0) {
-            wait = true;
-            continue;
-        }
-        if ((m = rpc_opt(argc, argv, &i, &o)) == 0 &&
-            (m = opt_value(argc, argv, &i, "--key", &key)) == 0 &&
-            (m = opt_value(argc, argv, &i, "--to", &to)) == 0 &&
-            (m = opt_value(argc, argv, &i, "--amount", &amount_s)) == 0 &&
-            (m = opt_value(argc, argv, &i, "--timeout", &timeout_s)) == 0) {
-            fprintf(stderr, "gridctl: transfer: unknown argument \"%s\"\n", argv[i]);
-            usage_transfer(stderr);
-            return EXIT_USAGE;
-        }
-        if (m < 0)
-            return EXIT_USAGE;
-    }
+    const struct opt opts[] = {OPT_RPC(o),
+                               OPT_V("--key", &key),
+                               OPT_V("--to", &to),
+                               OPT_V("--amount", &amount_s),
+                               OPT_V("--timeout", &timeout_s),
+                               OPT_F("--wait", &wait),
+                               OPT_END};
+    int rc = parse_opts("transfer", argc, argv, opts, usage_transfer);
+    if (rc)
+        return rc < 0 ? 0 : rc;
     if (!key || !to || !amount_s) {
         fprintf(stderr, "gridctl: transfer needs --key, --to and --amount\n");
         usage_transfer(stderr);
         return EXIT_USAGE;
     }
-    uint8_t to_pk[CHAIN_PK_BYTES], pk[CHAIN_PK_BYTES], sk[CHAIN_SK_BYTES];
-    uint64_t amount, timeout;
+    uint8_t to_pk[CHAIN_PK_BYTES], pk[CHAIN_PK_BYTES], sk[CHAIN_SK_BYTES], hash[CHAIN_HASH_BYTES];
+    uint64_t amount, timeout, height;
     if (chain_hex_decode(to, strlen(to), to_pk, CHAIN_PK_BYTES) != 0) {
         fprintf(stderr, "gridctl: --to must be an account: 64 hex digits\n");
         return EXIT_USAGE;
@@ -691,12 +1130,7 @@ static int cmd_transfer(int argc, char **argv)
                 INT64_MAX);
         return EXIT_USAGE;
     }
-    if (parse_u64(timeout_s, &timeout) != 0 || timeout > 86400) {
-        fprintf(stderr, "gridctl: --timeout must be a number of seconds up to 86400\n");
-        return EXIT_USAGE;
-    }
-    int rc = rpc_opts_finish(&o);
-    if (rc)
+    if ((rc = parse_timeout(timeout_s, &timeout)) || (rc = rpc_opts_finish(&o)))
         return rc;
     if (key_read(key, pk, sk) != 0)
         return EXIT_BAD_INPUT;
@@ -705,109 +1139,16 @@ static int cmd_transfer(int argc, char **argv)
                         "by the chain\n");
         return EXIT_BAD_INPUT;
     }
-
-    /* chain id and nonce */
-    char chain_id[CHAIN_CHAIN_ID_MAX_BYTES + 1];
-    struct chain_account a;
-    if (o.have_trust) {
-        struct node_lc_header h;
-        if ((rc = verified_head(&o, &h)) || (rc = fetch_account(&o, pk, &h, &a, NULL)))
-            return rc;
-        snprintf(chain_id, sizeof chain_id, "%s", o.trust.chain_id);
-    } else {
-        json_t *st = rpc_call(&o, "status", NULL, NULL);
-        if (!st)
-            return EXIT_BAD_INPUT;
-        const char *cid = json_string_value(json_object_get(st, "chain_id"));
-        if (!cid || strlen(cid) == 0 || strlen(cid) > CHAIN_CHAIN_ID_MAX_BYTES) {
-            fprintf(stderr, "gridctl: the node's status has no usable chain_id\n");
-            json_decref(st);
-            return EXIT_BAD_INPUT;
-        }
-        snprintf(chain_id, sizeof chain_id, "%s", cid);
-        json_decref(st);
-        if ((rc = fetch_account(&o, pk, NULL, &a, NULL)))
-            return rc;
-        fprintf(stderr,
-                "gridctl: note: nonce %" PRIu64
-                " taken from the node unverified (pass --genesis to verify)\n",
-                a.nonce);
-    }
-    if (!a.exists) {
-        fprintf(stderr, "gridctl: the sending account does not exist on the chain (it has never "
-                        "been funded)\n");
-        return EXIT_BAD_INPUT;
-    }
-
-    /* sign locally */
-    uint8_t *payload = NULL, *tx = NULL;
-    size_t plen, tlen;
-    if (chain_payload_transfer(to_pk, amount, &payload, &plen) != CHAIN_ERR_OK ||
-        chain_tx_build(chain_id, a.nonce, GL__TX_TYPE__TX_TRANSFER, payload, plen, pk, sk, &tx,
-                       &tlen) != CHAIN_ERR_OK) {
-        free(payload);
+    uint8_t *payload;
+    size_t plen;
+    if (chain_payload_transfer(to_pk, amount, &payload, &plen) != CHAIN_ERR_OK) {
         fprintf(stderr, "gridctl: cannot build the transaction\n");
         return EXIT_BAD_INPUT;
     }
-    free(payload);
-    char *hex = malloc(2 * tlen + 1);
-    if (!hex) {
-        free(tx);
-        return EXIT_BAD_INPUT;
-    }
-    chain_hex(hex, tx, tlen);
-    uint8_t hash[CHAIN_HASH_BYTES];
-    chain_hash(hash, CHAIN_TAG_TX, tx, tlen);
-    free(tx);
-    int code = 0;
-    json_t *r = rpc_call(&o, "submit_tx", json_pack("{s:s}", "tx", hex), &code);
-    free(hex);
-    if (!r)
-        return EXIT_BAD_INPUT;
-    char hash_hex[2 * CHAIN_HASH_BYTES + 1];
-    chain_hex(hash_hex, hash, CHAIN_HASH_BYTES);
-    const char *got = json_string_value(json_object_get(r, "hash"));
-    if (!got || strcmp(got, hash_hex) != 0)
-        fprintf(stderr, "gridctl: warning: the node reports hash %s, this client computed %s\n",
-                got ? got : "(none)", hash_hex);
-    json_decref(r);
-    printf("%s\n", hash_hex);
-    fflush(stdout);
-    if (!wait)
-        return 0;
-
-    /* --wait: poll get_tx */
-    for (uint64_t waited_ms = 0; waited_ms <= timeout * 1000; waited_ms += 200) {
-        char err[512];
-        int c = 0;
-        r = node_rpc_call(&o.url, "get_tx", json_pack("{s:s}", "hash", hash_hex), &c, NULL, err,
-                          sizeof err);
-        if (r) {
-            json_t *res = json_object_get(r, "result");
-            const char *name = json_string_value(json_object_get(r, "result_name"));
-            printf("committed at height %" JSON_INTEGER_FORMAT ", index %" JSON_INTEGER_FORMAT
-                   ": %s\n",
-                   json_integer_value(json_object_get(r, "height")),
-                   json_integer_value(json_object_get(r, "index")), name ? name : "?");
-            int ok = json_is_integer(res) && json_integer_value(res) == 0;
-            if (!ok)
-                fprintf(stderr, "gridctl: the transfer was included but failed: %s\n",
-                        json_string_value(json_object_get(r, "result_message"))
-                            ? json_string_value(json_object_get(r, "result_message"))
-                            : (name ? name : "unknown result"));
-            json_decref(r);
-            return ok ? 0 : EXIT_BAD_INPUT;
-        }
-        if (c != -32002) { /* anything but "not committed yet" */
-            fprintf(stderr, "gridctl: get_tx: %s\n", err);
-            return EXIT_BAD_INPUT;
-        }
-        sleep_ms(200);
-    }
-    fprintf(stderr,
-            "gridctl: the transfer was not committed within %" PRIu64 " s (it may still be)\n",
-            timeout);
-    return EXIT_BAD_INPUT;
+    rc = sign_submit(&o, pk, sk, GL__TX_TYPE__TX_TRANSFER, payload, plen, "transfer", wait, timeout,
+                     hash, &height);
+    sodium_memzero(sk, sizeof sk);
+    return rc;
 }
 
 /* ---- gridctl balance ---- */
@@ -821,8 +1162,9 @@ static void usage_balance(FILE *f)
             "Print an account's balance, verified as a light client: the node's latest\n"
             "certified header must hash to its block hash, name the genesis chain and\n"
             "validator set, and carry a commit certificate signed by a quorum of the\n"
-            "genesis validators; the account must be proven against that header's state\n"
-            "root.  Any mismatch is refused with its reason and exit status 3.\n"
+            "genesis validators; the account (state key \"a/\" || account, computed here)\n"
+            "must be proven against that header's state root, and is decoded here.  Any\n"
+            "mismatch is refused with its reason and exit status 3.\n"
             "\n"
             "--account HEX   the account (64 hex digits), or\n"
             "--key FILE      the account of this key file\n"
@@ -844,98 +1186,1160 @@ static int cmd_balance(int argc, char **argv)
     const char *account = NULL, *key = NULL;
     bool no_verify = false, as_json = false;
     memset(&o, 0, sizeof o);
-    for (int i = 1; i < argc; i++) {
-        int m;
-        if (is_help(argv[i])) {
-            usage_balance(stdout);
-            return 0;
-        }
-        if (strcmp(argv[i], "--no-verify") == 0) {
-            no_verify = true;
-            continue;
-        }
-        if (strcmp(argv[i], "--json") == 0) {
-            as_json = true;
-            continue;
-        }
-        if ((m = rpc_opt(argc, argv, &i, &o)) == 0 &&
-            (m = opt_value(argc, argv, &i, "--account", &account)) == 0 &&
-            (m = opt_value(argc, argv, &i, "--key", &key)) == 0) {
-            fprintf(stderr, "gridctl: balance: unknown argument \"%s\"\n", argv[i]);
-            usage_balance(stderr);
-            return EXIT_USAGE;
-        }
-        if (m < 0)
-            return EXIT_USAGE;
-    }
+    const struct opt opts[] = {OPT_RPC(o),
+                               OPT_V("--account", &account),
+                               OPT_V("--key", &key),
+                               OPT_F("--no-verify", &no_verify),
+                               OPT_F("--json", &as_json),
+                               OPT_END};
+    int rc = parse_opts("balance", argc, argv, opts, usage_balance);
+    if (rc)
+        return rc < 0 ? 0 : rc;
     if (!!account == !!key) {
         fprintf(stderr, "gridctl: balance needs exactly one of --account HEX and --key FILE\n");
         usage_balance(stderr);
         return EXIT_USAGE;
     }
-    if (!o.genesis && !no_verify) {
-        fprintf(stderr,
-                "gridctl: balance needs --genesis FILE to verify the answer (or --no-verify to "
-                "believe the node blindly)\n");
+    uint8_t pk[CHAIN_PK_BYTES];
+    if ((rc = need_genesis("balance", &o, no_verify)) || (rc = rpc_opts_finish(&o)) ||
+        (rc = account_of("balance", account, key, pk)))
+        return rc;
+    bool verify = !no_verify;
+    struct node_lc_client c = lc_client(&o, verify);
+    struct node_lc_header h;
+    struct chain_account a;
+    char why[512];
+    if ((rc = node_lc_head(&c, &h, why, sizeof why)) ||
+        (rc = node_lc_account_at(&c, &h, pk, &a, why, sizeof why)))
+        return lc_fail(rc, "account answer", why);
+    char acct[2 * CHAIN_PK_BYTES + 1], m[96];
+    chain_hex(acct, pk, CHAIN_PK_BYTES);
+    if (as_json) {
+        json_t *out = json_pack("{s:s, s:b, s:I, s:I, s:I}", "account", acct, "exists", a.exists,
+                                "balance", (json_int_t)a.balance, "locked", (json_int_t)a.locked,
+                                "nonce", (json_int_t)a.nonce);
+        if (out)
+            json_provenance(out, verify, &h);
+        return print_json(out);
+    }
+    printf("account  %s%s\n", acct, a.exists ? "" : " (does not exist)");
+    printf("balance  %s\n", fmt_money_signed(m, sizeof m, a.balance));
+    printf("locked   %s\n", fmt_money_signed(m, sizeof m, a.locked));
+    printf("nonce    %" PRIu64 "\n", a.nonce);
+    print_provenance(&o, verify, &h);
+    return 0;
+}
+
+/* ---- gridctl participant: register (operator) and show ---- */
+
+static const struct {
+    const char *name;
+    uint32_t kind;
+} KINDS[] = {
+    {"consumer", GL__PARTICIPANT_KIND__KIND_CONSUMER},
+    {"prosumer", GL__PARTICIPANT_KIND__KIND_PROSUMER},
+    {"generator", GL__PARTICIPANT_KIND__KIND_GENERATOR},
+    {"storage", GL__PARTICIPANT_KIND__KIND_STORAGE},
+    {"flexible-load", GL__PARTICIPANT_KIND__KIND_FLEXIBLE_LOAD},
+    {"community-manager", GL__PARTICIPANT_KIND__KIND_COMMUNITY_MANAGER},
+};
+
+static void usage_participant_register(FILE *f)
+{
+    fprintf(f,
+            "usage: gridctl participant register --key OPERATOR_KEY --account HEX --kind KIND\n"
+            "           [--meter HEX]... [--bus N] [--renewable] [--name NAME]\n"
+            "           [--deposit MICRO] [--rpc URL] [--genesis FILE] [--wait]\n"
+            "           [--timeout SECONDS]\n"
+            "\n"
+            "Admit ACCOUNT to the market (MKT_TX_REGISTER, signed here by the operator's\n"
+            "key): kind, bus or zone, renewable flag, up to %u meter keys whose readings\n"
+            "count for it, and a security deposit moved from its balance to its locked\n"
+            "funds (so the account must exist and hold it).  Prints the transaction hash;\n"
+            "the nonce is read as `gridctl transfer` reads it.  With --wait (and\n"
+            "--genesis) also prints the participant record, verified.\n"
+            "\n"
+            "KIND            consumer, prosumer, generator, storage, flexible-load or\n"
+            "                community-manager\n"
+            "--meter HEX     a meter's public key (64 hex digits); repeat for each meter\n"
+            "--bus N         bus or zone (index into the fee matrix, default 0)\n"
+            "--renewable     its generation is renewable (subsidy, renewable premiums)\n"
+            "--name NAME     at most %u bytes\n"
+            "--deposit MICRO micro-units (default 0)\n"
+            "\n"
+            "exit status: 0 submitted (with --wait: committed and OK), 1 refused by the\n"
+            "node, failed in its block (e.g. NOT_OPERATOR, UNKNOWN_ACCOUNT,\n"
+            "ALREADY_REGISTERED, INSUFFICIENT_FUNDS) or timed out, 2 usage error,\n"
+            "3 verification failed.\n",
+            CHAIN_METER_KEYS_MAX, MKT_NAME_MAX_BYTES);
+}
+
+static void usage_participant_show(FILE *f)
+{
+    fprintf(f, "usage: gridctl participant show (--account HEX | --key FILE) --genesis FILE\n"
+               "                                [--rpc URL] [--no-verify] [--json]\n"
+               "\n"
+               "The account's market record (\"mkt/p/\" || account: gl.MktParticipant), verified\n"
+               "as `gridctl balance` verifies: registration index, bus, renewable, deposit,\n"
+               "meters, suspension, strikes, settlement debt and incentive points.\n"
+               "\n"
+               "exit status: 0 shown, 1 not a participant (proven absent), no answer or bad\n"
+               "input, 2 usage error, 3 verification failed.\n");
+}
+
+static void print_participant(const uint8_t pk[CHAIN_PK_BYTES], const Gl__MktParticipant *p)
+{
+    char acct[2 * CHAIN_PK_BYTES + 1], m[96];
+    chain_hex(acct, pk, CHAIN_PK_BYTES);
+    printf("participant  %s\n", acct);
+    printf("index        %u\n", p->index);
+    printf("bus          %u\n", p->bus);
+    printf("renewable    %s\n", p->renewable ? "yes" : "no");
+    printf("meters       %u\n", p->nmeters);
+    printf("deposit      %s\n", fmt_money(m, sizeof m, p->deposit));
+    printf("suspended    %s\n", p->suspended ? "yes" : "no");
+    printf("strikes      %u\n", p->strikes);
+    printf("debt         %s\n", fmt_money(m, sizeof m, p->debt));
+    printf("points       %" PRIu64 "\n", p->points);
+}
+
+static json_t *participant_json(const uint8_t pk[CHAIN_PK_BYTES], const Gl__MktParticipant *p)
+{
+    char acct[2 * CHAIN_PK_BYTES + 1];
+    chain_hex(acct, pk, CHAIN_PK_BYTES);
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "account", json_string(acct));
+    json_object_set_new(o, "exists", json_boolean(p != NULL));
+    if (p) {
+        json_object_set_new(o, "index", ju(p->index));
+        json_object_set_new(o, "bus", ju(p->bus));
+        json_object_set_new(o, "renewable", json_boolean(p->renewable));
+        json_object_set_new(o, "meters", ju(p->nmeters));
+        json_object_set_new(o, "deposit", ju(p->deposit));
+        json_object_set_new(o, "suspended", json_boolean(p->suspended));
+        json_object_set_new(o, "strikes", ju(p->strikes));
+        json_object_set_new(o, "debt", ju(p->debt));
+        json_object_set_new(o, "points", ju(p->points));
+    }
+    return o;
+}
+
+/* Read and print pk's participant record at the newest certified header. */
+static int show_participant(struct rpc_opts *o, bool verify, const uint8_t pk[CHAIN_PK_BYTES],
+                            bool as_json)
+{
+    uint8_t key[MKT_KEY_PARTICIPANT_BYTES];
+    struct node_lc_client c = lc_client(o, verify);
+    struct node_lc_header h;
+    ProtobufCMessage *m;
+    char why[512];
+    mkt_key_participant(key, pk);
+    int rc = node_lc_read_msg(&c, key, sizeof key, &gl__mkt_participant__descriptor, &h, &m, why,
+                              sizeof why);
+    if (rc)
+        return lc_fail(rc, "participant answer", why);
+    const Gl__MktParticipant *p = (const Gl__MktParticipant *)m;
+    if (as_json) {
+        json_t *out = participant_json(pk, p);
+        if (out)
+            json_provenance(out, verify, &h);
+        protobuf_c_message_free_unpacked(m, NULL);
+        rc = print_json(out);
+        return rc ? rc : (p ? 0 : EXIT_BAD_INPUT);
+    }
+    if (p) {
+        print_participant(pk, p);
+    } else {
+        char acct[2 * CHAIN_PK_BYTES + 1];
+        chain_hex(acct, pk, CHAIN_PK_BYTES);
+        printf("account %s is not a registered market participant (proven absent)\n", acct);
+    }
+    print_provenance(o, verify, &h);
+    protobuf_c_message_free_unpacked(m, NULL);
+    return p ? 0 : EXIT_BAD_INPUT;
+}
+
+static int cmd_participant_register(int argc, char **argv)
+{
+    struct rpc_opts o;
+    const char *key = NULL, *account = NULL, *kind_s = NULL, *bus_s = NULL, *name = NULL;
+    const char *deposit_s = NULL, *timeout_s = NULL, *meters_s[CHAIN_METER_KEYS_MAX];
+    size_t nmeters = 0;
+    bool renewable = false, wait = false;
+    memset(&o, 0, sizeof o);
+    const struct opt opts[] = {OPT_RPC(o),
+                               OPT_V("--key", &key),
+                               OPT_V("--account", &account),
+                               OPT_V("--kind", &kind_s),
+                               OPT_L("--meter", meters_s, &nmeters, CHAIN_METER_KEYS_MAX),
+                               OPT_V("--bus", &bus_s),
+                               OPT_F("--renewable", &renewable),
+                               OPT_V("--name", &name),
+                               OPT_V("--deposit", &deposit_s),
+                               OPT_V("--timeout", &timeout_s),
+                               OPT_F("--wait", &wait),
+                               OPT_END};
+    int rc = parse_opts("participant register", argc, argv, opts, usage_participant_register);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    if (!key || !account || !kind_s) {
+        fprintf(stderr, "gridctl: participant register needs --key, --account and --kind\n");
+        usage_participant_register(stderr);
         return EXIT_USAGE;
     }
-    int rc = rpc_opts_finish(&o);
-    if (rc)
-        return rc;
-    uint8_t pk[CHAIN_PK_BYTES], sk[CHAIN_SK_BYTES];
-    if (account && chain_hex_decode(account, strlen(account), pk, CHAIN_PK_BYTES) != 0) {
+    uint8_t acct[CHAIN_PK_BYTES], meters[CHAIN_METER_KEYS_MAX][CHAIN_PK_BYTES];
+    uint64_t bus = 0, deposit = 0, timeout;
+    uint32_t kind = 0;
+    for (size_t i = 0; i < sizeof KINDS / sizeof KINDS[0]; i++)
+        if (strcmp(kind_s, KINDS[i].name) == 0)
+            kind = KINDS[i].kind;
+    if (!kind) {
+        fprintf(stderr, "gridctl: --kind must be consumer, prosumer, generator, storage, "
+                        "flexible-load or community-manager\n");
+        return EXIT_USAGE;
+    }
+    if (chain_hex_decode(account, strlen(account), acct, CHAIN_PK_BYTES) != 0) {
         fprintf(stderr, "gridctl: --account must be 64 hex digits\n");
         return EXIT_USAGE;
     }
-    if (key && key_read(key, pk, sk) != 0)
-        return EXIT_BAD_INPUT;
-    struct chain_account a;
-    struct node_lc_header h;
-    memset(&h, 0, sizeof h);
-    bool verify = !no_verify;
-    json_t *raw = NULL;
-    if (verify && (rc = verified_head(&o, &h)))
-        return rc;
-    if ((rc = fetch_account(&o, pk, verify ? &h : NULL, &a, &raw)))
-        return rc;
-    if (!verify) {
-        json_t *hj = json_object_get(raw, "height");
-        h.height = json_is_integer(hj) ? (uint64_t)json_integer_value(hj) : 0;
-    }
-    json_decref(raw);
-    char acct[2 * CHAIN_PK_BYTES + 1], root[2 * CHAIN_HASH_BYTES + 1], bh[2 * CHAIN_HASH_BYTES + 1];
-    chain_hex(acct, pk, CHAIN_PK_BYTES);
-    chain_hex(root, h.state_root, CHAIN_HASH_BYTES);
-    chain_hex(bh, h.hash, CHAIN_HASH_BYTES);
-    if (as_json) {
-        json_t *out =
-            json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:b}", "account", acct, "exists", a.exists,
-                      "balance", (json_int_t)a.balance, "locked", (json_int_t)a.locked, "nonce",
-                      (json_int_t)a.nonce, "height", (json_int_t)h.height, "verified", verify);
-        if (out && verify) {
-            json_object_set_new(out, "block_hash", json_string(bh));
-            json_object_set_new(out, "state_root", json_string(root));
+    for (size_t i = 0; i < nmeters; i++)
+        if (chain_hex_decode(meters_s[i], strlen(meters_s[i]), meters[i], CHAIN_PK_BYTES) != 0) {
+            fprintf(stderr, "gridctl: --meter must be a meter's public key: 64 hex digits\n");
+            return EXIT_USAGE;
         }
-        char *text = out ? json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-        json_decref(out);
-        if (!text)
+    if (name && strlen(name) > MKT_NAME_MAX_BYTES) {
+        fprintf(stderr, "gridctl: --name may have at most %u bytes\n", MKT_NAME_MAX_BYTES);
+        return EXIT_USAGE;
+    }
+    if ((bus_s && (rc = parse_num("--bus", bus_s, MKT_PARAMS_MAX_BUS - 1, &bus))) ||
+        (deposit_s && (rc = parse_num("--deposit", deposit_s, (uint64_t)INT64_MAX, &deposit))) ||
+        (rc = parse_timeout(timeout_s, &timeout)) || (rc = rpc_opts_finish(&o)))
+        return rc;
+    uint8_t pk[CHAIN_PK_BYTES], sk[CHAIN_SK_BYTES], hash[CHAIN_HASH_BYTES], *payload;
+    uint64_t height;
+    size_t plen;
+    if (key_read(key, pk, sk) != 0)
+        return EXIT_BAD_INPUT;
+    if (mkt_payload_register(acct, kind, (uint32_t)bus, renewable,
+                             (const uint8_t(*)[CHAIN_PK_BYTES])meters, nmeters, name, deposit,
+                             &payload, &plen) != CHAIN_ERR_OK) {
+        sodium_memzero(sk, sizeof sk);
+        fprintf(stderr, "gridctl: cannot build the registration\n");
+        return EXIT_BAD_INPUT;
+    }
+    rc = sign_submit(&o, pk, sk, GL__MKT_TX_TYPE__MKT_TX_REGISTER, payload, plen, "registration",
+                     wait, timeout, hash, &height);
+    sodium_memzero(sk, sizeof sk);
+    if (rc || !wait || !o.have_trust)
+        return rc;
+    return show_participant(&o, true, acct, false);
+}
+
+static int cmd_participant_show(int argc, char **argv)
+{
+    struct rpc_opts o;
+    const char *account = NULL, *key = NULL;
+    bool no_verify = false, as_json = false;
+    memset(&o, 0, sizeof o);
+    const struct opt opts[] = {OPT_RPC(o),
+                               OPT_V("--account", &account),
+                               OPT_V("--key", &key),
+                               OPT_F("--no-verify", &no_verify),
+                               OPT_F("--json", &as_json),
+                               OPT_END};
+    int rc = parse_opts("participant show", argc, argv, opts, usage_participant_show);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    uint8_t pk[CHAIN_PK_BYTES];
+    if ((rc = need_genesis("participant show", &o, no_verify)) || (rc = rpc_opts_finish(&o)) ||
+        (rc = account_of("participant show", account, key, pk)))
+        return rc;
+    return show_participant(&o, !no_verify, pk, as_json);
+}
+
+static const struct command PARTICIPANT_COMMANDS[] = {
+    {"register", "operator: admit an account to the market (signed here)",
+     cmd_participant_register},
+    {"show", "a participant's market record, verified", cmd_participant_show},
+    {NULL, NULL, NULL},
+};
+
+static void usage_participant(FILE *f)
+{
+    fprintf(f, "usage: gridctl participant <command> [--help]\n");
+    list_commands(f, PARTICIPANT_COMMANDS);
+}
+
+static int cmd_participant(int argc, char **argv)
+{
+    return dispatch("gridctl participant", PARTICIPANT_COMMANDS, usage_participant, argc - 1,
+                    argv + 1);
+}
+
+/* ---- gridctl order: place, cancel, show ---- */
+
+static void usage_order_place(FILE *f)
+{
+    fprintf(f,
+            "usage: gridctl order place --key FILE --side buy|sell --slot-start-ms T\n"
+            "           --qty-wh N --price MICRO_PER_KWH [--commodity electricity|heat]\n"
+            "           [--market day-ahead|intraday] [--valid-from-ms T] [--valid-until-ms T]\n"
+            "           [--allow HEX]... [--exclude HEX]... [--premium-renewable MICRO_PER_KWH]\n"
+            "           [--premium-local MICRO_PER_KWH] [--rpc URL] [--genesis FILE]\n"
+            "           [--wait] [--timeout SECONDS] [--json]\n"
+            "\n"
+            "Sign an order (MKT_TX_PLACE_ORDER) here with the key's account and submit it.\n"
+            "Prints the order id, which is the transaction's hash.  A buy locks qty x\n"
+            "price, a sell the seller margin, until the book clears or the order is\n"
+            "cancelled.  The nonce is read as `gridctl transfer` reads it (verified with\n"
+            "--genesis).  With --wait: waits for the commit, prints its result, then the\n"
+            "order as `gridctl order show` does (verified with --genesis, else marked\n"
+            "UNVERIFIED).\n"
+            "\n"
+            "--slot-start-ms T   the delivery slot's start (ms since 1970, UTC; a multiple\n"
+            "                    of the market's slot length, at most 7 days ahead)\n"
+            "--qty-wh N          energy in Wh (1 to 1000000000)\n"
+            "--price P           limit price in micro-units per kWh (1 token = 1000000)\n"
+            "--commodity C       electricity (default) or heat\n"
+            "--market M          day-ahead (default; gate D-1 12:00 UTC) or intraday\n"
+            "                    (gate one hour before the slot)\n"
+            "--valid-from-ms T, --valid-until-ms T   validity (0: from now, until its\n"
+            "                    book clears)\n"
+            "--allow HEX, --exclude HEX   counterparties (P2P books only; up to %u each)\n"
+            "--premium-renewable P, --premium-local P   a buyer's adders for renewable or\n"
+            "                    same-bus sellers (P2P books only)\n"
+            "\n"
+            "exit status: 0 submitted (with --wait: committed and OK), 1 refused by the\n"
+            "node, failed in its block (e.g. GATE_CLOSED, UNKNOWN_PARTICIPANT,\n"
+            "INSUFFICIENT_FUNDS) or timed out, 2 usage error, 3 verification failed.\n",
+            MKT_ORDER_MAX_PREFS);
+}
+
+static void usage_order_cancel(FILE *f)
+{
+    fprintf(f, "usage: gridctl order cancel --key FILE --order ID [--rpc URL] [--genesis FILE]\n"
+               "                            [--wait] [--timeout SECONDS] [--json]\n"
+               "\n"
+               "Sign a cancellation (MKT_TX_CANCEL_ORDER) of order ID (its 64-hex id, as\n"
+               "`order place` printed it) with the key of its owner and submit it; its lock is\n"
+               "released when it commits.  Prints the transaction hash; with --wait, the\n"
+               "result and then the order, as `gridctl order show` does.\n"
+               "\n"
+               "exit status: 0 submitted (with --wait: committed and OK), 1 refused by the\n"
+               "node, failed in its block (UNKNOWN_ORDER, WRONG_SIGNER, ORDER_NOT_OPEN) or\n"
+               "timed out, 2 usage error, 3 verification failed.\n");
+}
+
+static void usage_order_show(FILE *f)
+{
+    fprintf(f, "usage: gridctl order show --order ID --genesis FILE [--rpc URL] [--no-verify]\n"
+               "                          [--json]\n"
+               "\n"
+               "Print an order, verified as a light client: the state key \"mkt/o/\" || ID is\n"
+               "computed here, get_state is asked for exactly that key at the newest\n"
+               "certified height, the answer's proof must verify against that header's state\n"
+               "root, and the gl.MktOrder is decoded here: owner, book, side, quantity,\n"
+               "limit, status, open and filled energy, locked funds, margin held, paid and\n"
+               "received.  Any mismatch is refused with its reason and exit status 3.\n"
+               "\n"
+               "exit status: 0 shown, 1 no such order (proven absent), no answer or bad\n"
+               "input, 2 usage error, 3 verification failed.\n");
+}
+
+static void print_order(const uint8_t id[CHAIN_HASH_BYTES], const Gl__MktOrder *o)
+{
+    char hex[2 * CHAIN_HASH_BYTES + 1], t[64], a[96], b[96];
+    chain_hex(hex, id, CHAIN_HASH_BYTES);
+    printf("order       %s\n", hex);
+    if (o->owner.len == CHAIN_PK_BYTES) {
+        chain_hex(hex, o->owner.data, CHAIN_PK_BYTES);
+        printf("owner       %s\n", hex);
+    }
+    printf("book        %s %s, slot %s (%" PRIu64 ")\n", commodity_name(o->commodity),
+           market_name(o->market), fmt_utc(t, sizeof t, o->slot_start_ms), o->slot_start_ms);
+    printf("side        %s\n", side_name(o->side));
+    printf("quantity    %s at limit %s\n", fmt_energy(a, sizeof a, o->qty_wh),
+           fmt_price(b, sizeof b, o->price));
+    printf("status      %s\n", status_name(o->status));
+    if (o->status == MKT_ORDER_OPEN)
+        printf("open        %s\n", fmt_energy(a, sizeof a, o->open_wh));
+    else
+        printf("unfilled    %s when it closed\n", fmt_energy(a, sizeof a, o->open_wh));
+    printf("filled      %s\n", fmt_energy(a, sizeof a, o->filled_wh));
+    printf("locked      %s\n", fmt_money(a, sizeof a, o->locked));
+    if (o->side == MKT_TX_BUY)
+        printf("paid        %s\n", fmt_money(a, sizeof a, o->paid));
+    else {
+        printf("received    %s\n", fmt_money(a, sizeof a, o->received));
+        printf("margin held %s\n", fmt_money(a, sizeof a, o->margin_held));
+    }
+    printf("valid       from %s until %s\n",
+           o->valid_from_ms ? fmt_utc(a, sizeof a, o->valid_from_ms) : "placement",
+           o->valid_until_ms ? fmt_utc(b, sizeof b, o->valid_until_ms) : "its book clears");
+    if (o->n_allowed || o->n_excluded || o->premium_renewable || o->premium_local)
+        printf("preferences %zu allowed, %zu excluded counterparties; premiums renewable %" PRIu64
+               ", local %" PRIu64 " micro/kWh\n",
+               o->n_allowed, o->n_excluded, o->premium_renewable, o->premium_local);
+    printf("arrival     height %" PRIu64 ", index %" PRIu64 "\n", o->arrival >> 32,
+           o->arrival & 0xffffffffu);
+}
+
+static json_t *order_json(const uint8_t id[CHAIN_HASH_BYTES], const Gl__MktOrder *o)
+{
+    char hex[2 * CHAIN_HASH_BYTES + 1];
+    json_t *j = json_object();
+    if (!j)
+        return NULL;
+    chain_hex(hex, id, CHAIN_HASH_BYTES);
+    json_object_set_new(j, "order_id", json_string(hex));
+    json_object_set_new(j, "exists", json_boolean(o != NULL));
+    if (!o)
+        return j;
+    if (o->owner.len == CHAIN_PK_BYTES) {
+        chain_hex(hex, o->owner.data, CHAIN_PK_BYTES);
+        json_object_set_new(j, "owner", json_string(hex));
+    }
+    json_object_set_new(j, "commodity", json_string(commodity_name(o->commodity)));
+    json_object_set_new(j, "market", json_string(market_name(o->market)));
+    json_object_set_new(j, "slot_start_ms", ju(o->slot_start_ms));
+    json_object_set_new(j, "side", json_string(side_name(o->side)));
+    json_object_set_new(j, "qty_wh", ju(o->qty_wh));
+    json_object_set_new(j, "price_micro_per_kwh", ju(o->price));
+    json_object_set_new(j, "status",
+                        json_string(o->status == MKT_ORDER_OPEN        ? "open"
+                                    : o->status == MKT_ORDER_CLOSED    ? "closed"
+                                    : o->status == MKT_ORDER_CANCELLED ? "cancelled"
+                                    : o->status == MKT_ORDER_EXPIRED   ? "expired"
+                                                                       : "?"));
+    json_object_set_new(j, "open_wh", ju(o->open_wh));
+    json_object_set_new(j, "filled_wh", ju(o->filled_wh));
+    json_object_set_new(j, "locked", ju(o->locked));
+    json_object_set_new(j, "margin_held", ju(o->margin_held));
+    json_object_set_new(j, "paid", ju(o->paid));
+    json_object_set_new(j, "received", ju(o->received));
+    json_object_set_new(j, "valid_from_ms", ju(o->valid_from_ms));
+    json_object_set_new(j, "valid_until_ms", ju(o->valid_until_ms));
+    json_object_set_new(j, "arrival", ju(o->arrival));
+    return j;
+}
+
+/* Read order id at the newest certified header and print it.  0, 1 when
+ * proven absent, or an exit status. */
+static int show_order(struct rpc_opts *o, bool verify, const uint8_t id[CHAIN_HASH_BYTES],
+                      bool as_json)
+{
+    uint8_t key[MKT_KEY_ORDER_BYTES];
+    struct node_lc_client c = lc_client(o, verify);
+    struct node_lc_header h;
+    ProtobufCMessage *m;
+    char why[512];
+    mkt_key_order(key, id);
+    int rc =
+        node_lc_read_msg(&c, key, sizeof key, &gl__mkt_order__descriptor, &h, &m, why, sizeof why);
+    if (rc)
+        return lc_fail(rc, "order answer", why);
+    const Gl__MktOrder *ord = (const Gl__MktOrder *)m;
+    if (as_json) {
+        json_t *out = order_json(id, ord);
+        if (out)
+            json_provenance(out, verify, &h);
+        protobuf_c_message_free_unpacked(m, NULL);
+        rc = print_json(out);
+        return rc ? rc : (ord ? 0 : EXIT_BAD_INPUT);
+    }
+    if (ord) {
+        print_order(id, ord);
+    } else {
+        char hex[2 * CHAIN_HASH_BYTES + 1];
+        chain_hex(hex, id, CHAIN_HASH_BYTES);
+        printf("no order %s (proven absent)\n", hex);
+    }
+    print_provenance(o, verify, &h);
+    protobuf_c_message_free_unpacked(m, NULL);
+    return ord ? 0 : EXIT_BAD_INPUT;
+}
+
+static int cmd_order_place(int argc, char **argv)
+{
+    struct rpc_opts o;
+    const char *key = NULL, *side_s = NULL, *slot_s = NULL, *qty_s = NULL, *price_s = NULL;
+    const char *commodity_s = NULL, *market_s = NULL, *from_s = NULL, *until_s = NULL;
+    const char *prem_r_s = NULL, *prem_l_s = NULL, *timeout_s = NULL;
+    const char *allow_s[MKT_ORDER_MAX_PREFS], *exclude_s[MKT_ORDER_MAX_PREFS];
+    size_t nallow = 0, nexclude = 0;
+    bool wait = false, as_json = false;
+    memset(&o, 0, sizeof o);
+    const struct opt opts[] = {OPT_RPC(o),
+                               OPT_V("--key", &key),
+                               OPT_V("--side", &side_s),
+                               OPT_V("--slot-start-ms", &slot_s),
+                               OPT_V("--qty-wh", &qty_s),
+                               OPT_V("--price", &price_s),
+                               OPT_V("--commodity", &commodity_s),
+                               OPT_V("--market", &market_s),
+                               OPT_V("--valid-from-ms", &from_s),
+                               OPT_V("--valid-until-ms", &until_s),
+                               OPT_L("--allow", allow_s, &nallow, MKT_ORDER_MAX_PREFS),
+                               OPT_L("--exclude", exclude_s, &nexclude, MKT_ORDER_MAX_PREFS),
+                               OPT_V("--premium-renewable", &prem_r_s),
+                               OPT_V("--premium-local", &prem_l_s),
+                               OPT_V("--timeout", &timeout_s),
+                               OPT_F("--wait", &wait),
+                               OPT_F("--json", &as_json),
+                               OPT_END};
+    int rc = parse_opts("order place", argc, argv, opts, usage_order_place);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    if (!key || !side_s || !slot_s || !qty_s || !price_s) {
+        fprintf(stderr, "gridctl: order place needs --key, --side, --slot-start-ms, --qty-wh and "
+                        "--price\n");
+        usage_order_place(stderr);
+        return EXIT_USAGE;
+    }
+    uint8_t allow[MKT_ORDER_MAX_PREFS][CHAIN_PK_BYTES],
+        exclude[MKT_ORDER_MAX_PREFS][CHAIN_PK_BYTES];
+    struct mkt_tx_order ord;
+    uint64_t timeout;
+    memset(&ord, 0, sizeof ord);
+    if (strcmp(side_s, "buy") == 0)
+        ord.side = MKT_TX_BUY;
+    else if (strcmp(side_s, "sell") == 0)
+        ord.side = MKT_TX_SELL;
+    else {
+        fprintf(stderr, "gridctl: --side must be buy or sell\n");
+        return EXIT_USAGE;
+    }
+    if ((rc = parse_commodity(commodity_s, &ord.commodity)) ||
+        (rc = parse_market(market_s, &ord.market)) ||
+        (rc = parse_num("--slot-start-ms", slot_s, (uint64_t)INT64_MAX, &ord.slot_start_ms)) ||
+        (rc = parse_num("--qty-wh", qty_s, (uint64_t)MKT_MAX_QTY_WH, &ord.qty_wh)) ||
+        (rc = parse_num("--price", price_s, (uint64_t)MKT_MAX_PRICE, &ord.price_micro_per_kwh)) ||
+        (from_s &&
+         (rc = parse_num("--valid-from-ms", from_s, (uint64_t)INT64_MAX, &ord.valid_from_ms))) ||
+        (until_s &&
+         (rc = parse_num("--valid-until-ms", until_s, (uint64_t)INT64_MAX, &ord.valid_until_ms))) ||
+        (prem_r_s && (rc = parse_num("--premium-renewable", prem_r_s, (uint64_t)MKT_MAX_PRICE,
+                                     &ord.premium_renewable_micro_per_kwh))) ||
+        (prem_l_s && (rc = parse_num("--premium-local", prem_l_s, (uint64_t)MKT_MAX_PRICE,
+                                     &ord.premium_local_micro_per_kwh))) ||
+        (rc = parse_timeout(timeout_s, &timeout)))
+        return rc;
+    if (ord.qty_wh == 0) {
+        fprintf(stderr, "gridctl: --qty-wh must be at least 1\n");
+        return EXIT_USAGE;
+    }
+    for (size_t i = 0; i < nallow; i++)
+        if ((rc = parse_hash("--allow", allow_s[i], allow[i])))
+            return rc;
+    for (size_t i = 0; i < nexclude; i++)
+        if ((rc = parse_hash("--exclude", exclude_s[i], exclude[i])))
+            return rc;
+    ord.allowed = (const uint8_t(*)[CHAIN_PK_BYTES])allow;
+    ord.nallowed = nallow;
+    ord.excluded = (const uint8_t(*)[CHAIN_PK_BYTES])exclude;
+    ord.nexcluded = nexclude;
+    if ((rc = rpc_opts_finish(&o)))
+        return rc;
+    uint8_t pk[CHAIN_PK_BYTES], sk[CHAIN_SK_BYTES], id[CHAIN_HASH_BYTES], *payload;
+    size_t plen;
+    uint64_t height;
+    if (key_read(key, pk, sk) != 0)
+        return EXIT_BAD_INPUT;
+    if (mkt_payload_place_order(&ord, &payload, &plen) != CHAIN_ERR_OK) {
+        sodium_memzero(sk, sizeof sk);
+        fprintf(stderr, "gridctl: cannot build the order\n");
+        return EXIT_BAD_INPUT;
+    }
+    rc = sign_submit(&o, pk, sk, GL__MKT_TX_TYPE__MKT_TX_PLACE_ORDER, payload, plen, "order", wait,
+                     timeout, id, &height);
+    sodium_memzero(sk, sizeof sk);
+    if (rc || !wait)
+        return rc;
+    return show_order(&o, o.have_trust, id, as_json);
+}
+
+static int cmd_order_cancel(int argc, char **argv)
+{
+    struct rpc_opts o;
+    const char *key = NULL, *order_s = NULL, *timeout_s = NULL;
+    bool wait = false, as_json = false;
+    memset(&o, 0, sizeof o);
+    const struct opt opts[] = {OPT_RPC(o),
+                               OPT_V("--key", &key),
+                               OPT_V("--order", &order_s),
+                               OPT_V("--timeout", &timeout_s),
+                               OPT_F("--wait", &wait),
+                               OPT_F("--json", &as_json),
+                               OPT_END};
+    int rc = parse_opts("order cancel", argc, argv, opts, usage_order_cancel);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    if (!key || !order_s) {
+        fprintf(stderr, "gridctl: order cancel needs --key and --order\n");
+        usage_order_cancel(stderr);
+        return EXIT_USAGE;
+    }
+    uint8_t id[CHAIN_HASH_BYTES], pk[CHAIN_PK_BYTES], sk[CHAIN_SK_BYTES], hash[CHAIN_HASH_BYTES];
+    uint8_t *payload;
+    size_t plen;
+    uint64_t timeout, height;
+    if ((rc = parse_hash("--order", order_s, id)) || (rc = parse_timeout(timeout_s, &timeout)) ||
+        (rc = rpc_opts_finish(&o)))
+        return rc;
+    if (key_read(key, pk, sk) != 0)
+        return EXIT_BAD_INPUT;
+    if (mkt_payload_cancel_order(id, &payload, &plen) != CHAIN_ERR_OK) {
+        sodium_memzero(sk, sizeof sk);
+        fprintf(stderr, "gridctl: cannot build the cancellation\n");
+        return EXIT_BAD_INPUT;
+    }
+    rc = sign_submit(&o, pk, sk, GL__MKT_TX_TYPE__MKT_TX_CANCEL_ORDER, payload, plen,
+                     "cancellation", wait, timeout, hash, &height);
+    sodium_memzero(sk, sizeof sk);
+    if (rc || !wait)
+        return rc;
+    return show_order(&o, o.have_trust, id, as_json);
+}
+
+static int cmd_order_show(int argc, char **argv)
+{
+    struct rpc_opts o;
+    const char *order_s = NULL;
+    bool no_verify = false, as_json = false;
+    memset(&o, 0, sizeof o);
+    const struct opt opts[] = {OPT_RPC(o), OPT_V("--order", &order_s),
+                               OPT_F("--no-verify", &no_verify), OPT_F("--json", &as_json),
+                               OPT_END};
+    int rc = parse_opts("order show", argc, argv, opts, usage_order_show);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    uint8_t id[CHAIN_HASH_BYTES];
+    if (!order_s) {
+        fprintf(stderr, "gridctl: order show needs --order ID\n");
+        usage_order_show(stderr);
+        return EXIT_USAGE;
+    }
+    if ((rc = parse_hash("--order", order_s, id)) ||
+        (rc = need_genesis("order show", &o, no_verify)) || (rc = rpc_opts_finish(&o)))
+        return rc;
+    return show_order(&o, !no_verify, id, as_json);
+}
+
+static const struct command ORDER_COMMANDS[] = {
+    {"place", "sign and submit a buy or sell order", cmd_order_place},
+    {"cancel", "sign and submit the cancellation of an order", cmd_order_cancel},
+    {"show", "an order's state, verified", cmd_order_show},
+    {NULL, NULL, NULL},
+};
+
+static void usage_order(FILE *f)
+{
+    fprintf(f, "usage: gridctl order <command> [--help]\n");
+    list_commands(f, ORDER_COMMANDS);
+}
+
+static int cmd_order(int argc, char **argv)
+{
+    return dispatch("gridctl order", ORDER_COMMANDS, usage_order, argc - 1, argv + 1);
+}
+
+/* ---- gridctl orders: the open orders of one book ---- */
+
+static void usage_orders(FILE *f)
+{
+    fprintf(f, "usage: gridctl orders --slot-start-ms T [--commodity electricity|heat]\n"
+               "                      [--market day-ahead|intraday] [--account HEX | --key FILE]\n"
+               "                      --genesis FILE [--rpc URL] [--no-verify] [--json]\n"
+               "\n"
+               "The open orders of one book (optionally only one account's).  The node lists\n"
+               "order ids (get_orders); each order is then read and verified on its own, as\n"
+               "`gridctl order show` does, at the newest certified height, and must be an\n"
+               "open order of this book.  COMPLETENESS IS NOT PROVEN: every order printed is\n"
+               "proven, but a node can leave orders out of a list, and the output says so.\n"
+               "Orders listed but newer than the certified height are counted, not shown.\n"
+               "\n"
+               "exit status: 0 listed, 1 no answer or bad input, 2 usage error, 3 an order\n"
+               "does not verify or is not an open order of this book.\n");
+}
+
+static int cmd_orders(int argc, char **argv)
+{
+    struct rpc_opts o;
+    const char *slot_s = NULL, *commodity_s = NULL, *market_s = NULL, *account = NULL, *key = NULL;
+    bool no_verify = false, as_json = false;
+    memset(&o, 0, sizeof o);
+    const struct opt opts[] = {OPT_RPC(o),
+                               OPT_V("--slot-start-ms", &slot_s),
+                               OPT_V("--commodity", &commodity_s),
+                               OPT_V("--market", &market_s),
+                               OPT_V("--account", &account),
+                               OPT_V("--key", &key),
+                               OPT_F("--no-verify", &no_verify),
+                               OPT_F("--json", &as_json),
+                               OPT_END};
+    int rc = parse_opts("orders", argc, argv, opts, usage_orders);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    uint32_t commodity, market;
+    uint64_t slot;
+    uint8_t owner[CHAIN_PK_BYTES];
+    bool by_owner = account || key;
+    if (!slot_s) {
+        fprintf(stderr, "gridctl: orders needs --slot-start-ms T\n");
+        usage_orders(stderr);
+        return EXIT_USAGE;
+    }
+    if ((rc = parse_num("--slot-start-ms", slot_s, (uint64_t)INT64_MAX, &slot)) ||
+        (rc = parse_commodity(commodity_s, &commodity)) || (rc = parse_market(market_s, &market)) ||
+        (rc = need_genesis("orders", &o, no_verify)) || (rc = rpc_opts_finish(&o)) ||
+        (by_owner && (rc = account_of("orders", account, key, owner))))
+        return rc;
+    bool verify = !no_verify;
+    struct node_lc_client c = lc_client(&o, verify);
+    struct node_lc_header h;
+    char why[512], t[64];
+    if ((rc = node_lc_head(&c, &h, why, sizeof why)))
+        return lc_fail(rc, "header", why);
+    json_t *out = json_array();
+    size_t listed = 0, newer = 0, shown = 0;
+    json_int_t after = -1;
+    if (!as_json)
+        printf("%-64s %-4s %12s %12s %12s %s\n", "order", "side", "qty_wh", "open_wh", "micro/kWh",
+               "owner");
+    for (;;) {
+        json_t *params = json_pack("{s:i, s:i, s:I, s:i}", "commodity", (int)commodity, "market",
+                                   (int)market, "slot_start_ms", (json_int_t)slot, "limit", 200);
+        if (params && after >= 0)
+            json_object_set_new(params, "after_arrival", json_integer(after));
+        json_t *r = rpc_call(&o, "get_orders", params, NULL);
+        if (!r) {
+            json_decref(out);
             return EXIT_BAD_INPUT;
-        printf("%s\n", text);
-        free(text);
+        }
+        json_t *arr = json_object_get(r, "orders"),
+               *next = json_object_get(r, "next_after_arrival");
+        if (!json_is_array(arr) || (!json_is_null(next) && !json_is_integer(next)) ||
+            (json_is_integer(next) && json_integer_value(next) <= after) ||
+            listed + json_array_size(arr) > MKT_BOOK_MAX_ORDERS) {
+            fprintf(stderr, "gridctl: REFUSED: the node's get_orders answer is malformed (no "
+                            "orders array, a page that does not advance, or more orders than a "
+                            "book holds)\n");
+            json_decref(r);
+            json_decref(out);
+            return EXIT_UNVERIFIED;
+        }
+        for (size_t i = 0; i < json_array_size(arr); i++) {
+            uint8_t id[CHAIN_HASH_BYTES], k[MKT_KEY_ORDER_BYTES];
+            ProtobufCMessage *m;
+            listed++;
+            if (node_lc_hex(json_object_get(json_array_get(arr, i), "order_id"), id, sizeof id)) {
+                fprintf(stderr, "gridctl: REFUSED: the node listed an order without an id\n");
+                json_decref(r);
+                json_decref(out);
+                return EXIT_UNVERIFIED;
+            }
+            mkt_key_order(k, id);
+            rc = node_lc_msg_at(&c, &h, k, sizeof k, &gl__mkt_order__descriptor, &m, why,
+                                sizeof why);
+            if (rc) {
+                json_decref(r);
+                json_decref(out);
+                return lc_fail(rc, "order answer", why);
+            }
+            const Gl__MktOrder *ord = (const Gl__MktOrder *)m;
+            if (!ord) { /* placed after the certified height */
+                newer++;
+                continue;
+            }
+            if (ord->commodity != commodity || ord->market != market ||
+                ord->slot_start_ms != slot || ord->status != MKT_ORDER_OPEN) {
+                char hex[2 * CHAIN_HASH_BYTES + 1];
+                chain_hex(hex, id, CHAIN_HASH_BYTES);
+                fprintf(stderr,
+                        "gridctl: REFUSED: the node listed order %s, which the proof at height "
+                        "%" PRIu64 " shows is not an open order of this book\n",
+                        hex, h.height);
+                protobuf_c_message_free_unpacked(m, NULL);
+                json_decref(r);
+                json_decref(out);
+                return EXIT_UNVERIFIED;
+            }
+            if (!by_owner || (ord->owner.len == CHAIN_PK_BYTES &&
+                              !memcmp(ord->owner.data, owner, CHAIN_PK_BYTES))) {
+                char hex[2 * CHAIN_HASH_BYTES + 1], ohex[2 * CHAIN_PK_BYTES + 1] = "?";
+                chain_hex(hex, id, CHAIN_HASH_BYTES);
+                if (ord->owner.len == CHAIN_PK_BYTES)
+                    chain_hex(ohex, ord->owner.data, CHAIN_PK_BYTES);
+                shown++;
+                if (as_json)
+                    json_array_append_new(out, order_json(id, ord));
+                else
+                    printf("%-64s %-4s %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %s\n", hex,
+                           side_name(ord->side), ord->qty_wh, ord->open_wh, ord->price, ohex);
+            }
+            protobuf_c_message_free_unpacked(m, NULL);
+        }
+        after = json_is_integer(next) ? json_integer_value(next) : -1;
+        json_decref(r);
+        if (after < 0)
+            break;
+    }
+    const char *note = "completeness is NOT proven: each order shown is proven, but a node can "
+                       "leave orders out of a list";
+    if (as_json) {
+        json_t *j = json_pack("{s:s, s:s, s:I, s:o, s:I, s:I, s:b, s:s}", "commodity",
+                              commodity_name(commodity), "market", market_name(market),
+                              "slot_start_ms", (json_int_t)slot, "orders", out, "listed",
+                              (json_int_t)listed, "newer_than_certified", (json_int_t)newer,
+                              "complete_proven", 0, "note", note);
+        if (j)
+            json_provenance(j, verify, &h);
+        return print_json(j);
+    }
+    json_decref(out);
+    printf("%zu open order%s shown of the %s %s book for slot %s; the node listed %zu, %zu of "
+           "them newer than height %" PRIu64 "\n",
+           shown, shown == 1 ? "" : "s", commodity_name(commodity), market_name(market),
+           fmt_utc(t, sizeof t, slot), listed, newer, h.height);
+    printf("%s\n", note);
+    print_provenance(&o, verify, &h);
+    return 0;
+}
+
+/* ---- gridctl results ---- */
+
+static void usage_results(FILE *f)
+{
+    fprintf(f, "usage: gridctl results --slot-start-ms T [--commodity electricity|heat]\n"
+               "                       [--market day-ahead|intraday] [--order ID]\n"
+               "                       --genesis FILE [--rpc URL] [--no-verify] [--json]\n"
+               "\n"
+               "The clearing result of one book (\"mkt/r/\" commodity market slot: gl.MktResult),\n"
+               "verified as `gridctl balance` verifies: mechanism, price (and the interval\n"
+               "that clears), volume, welfare, the grid's fills and tariff, fees, rounding,\n"
+               "orders and trades.  Before the book clears the result is proven absent.\n"
+               "With --order ID also that order's fill in the book (\"mkt/f/\" book ID:\n"
+               "gl.MktFill), proven under the same header.\n"
+               "\n"
+               "exit status: 0 shown (also when not cleared yet), 1 no answer or bad input,\n"
+               "2 usage error, 3 verification failed.\n");
+}
+
+static void print_result(const Gl__MktResult *r)
+{
+    char a[96], b[96], t[64];
+    printf("mechanism   %s\n", r->mechanism == MKT_MECH_UNIFORM ? "uniform-price auction"
+                               : r->mechanism == MKT_MECH_P2P   ? "p2p with grid fees"
+                                                                : "?");
+    if (r->mechanism == MKT_MECH_UNIFORM) {
+        printf("price       %s\n", fmt_price(a, sizeof a, r->price));
+        printf("clears in   [%" PRIu64 ", %" PRIu64 "] micro/kWh\n", r->price_lo, r->price_hi);
+    }
+    printf("volume      %s\n", fmt_energy(a, sizeof a, r->volume_wh));
+    printf("welfare     %s nano-units (price x Wh)\n", r->welfare_nano ? r->welfare_nano : "?");
+    if (r->has_grid) {
+        printf("grid        sold %s, bought %s\n", fmt_energy(a, sizeof a, r->grid_sell_wh),
+               fmt_energy(b, sizeof b, r->grid_buy_wh));
+        printf("tariff      retail %s, feed-in %" PRIu64 " micro/kWh\n",
+               fmt_price(a, sizeof a, r->retail), r->feed_in);
+        if (r->grid_buy_unfunded)
+            printf("            the grid account could not pay: cleared with feed-in 0\n");
+    } else
+        printf("grid        no tariff posted for the slot\n");
+    printf("fees        %s\n", fmt_money(a, sizeof a, r->fees));
+    printf("rounding    %s\n", fmt_money(a, sizeof a, r->rounding));
+    printf("orders      %u, trades %u\n", r->norders, r->ntrades);
+    printf("cleared     at height %" PRIu64 ", %s, %s\n", r->height,
+           fmt_utc(t, sizeof t, r->time_ms), r->by_operator ? "by the operator" : "at its gate");
+    if (r->prefs_ignored)
+        printf("note        partner preferences ignored (too many pairs for the dense form)\n");
+    if (r->refused)
+        printf("refused     the clearing core refused the book (%s): no trades\n",
+               mkt_err_name(r->refused));
+}
+
+static json_t *result_json(const Gl__MktResult *r)
+{
+    json_t *j = json_object();
+    if (!j || !r)
+        return j;
+    json_object_set_new(j, "mechanism",
+                        json_string(r->mechanism == MKT_MECH_UNIFORM ? "uniform"
+                                    : r->mechanism == MKT_MECH_P2P   ? "p2p"
+                                                                     : "?"));
+    json_object_set_new(j, "price_micro_per_kwh", ju(r->price));
+    json_object_set_new(j, "price_lo", ju(r->price_lo));
+    json_object_set_new(j, "price_hi", ju(r->price_hi));
+    json_object_set_new(j, "volume_wh", ju(r->volume_wh));
+    json_object_set_new(j, "welfare_nano", json_string(r->welfare_nano ? r->welfare_nano : ""));
+    json_object_set_new(j, "has_grid", json_boolean(r->has_grid));
+    json_object_set_new(j, "grid_buy_wh", ju(r->grid_buy_wh));
+    json_object_set_new(j, "grid_sell_wh", ju(r->grid_sell_wh));
+    json_object_set_new(j, "retail", ju(r->retail));
+    json_object_set_new(j, "feed_in", ju(r->feed_in));
+    json_object_set_new(j, "grid_buy_unfunded", json_boolean(r->grid_buy_unfunded));
+    json_object_set_new(j, "fees", ju(r->fees));
+    json_object_set_new(j, "rounding", ju(r->rounding));
+    json_object_set_new(j, "norders", ju(r->norders));
+    json_object_set_new(j, "ntrades", ju(r->ntrades));
+    json_object_set_new(j, "cleared_height", ju(r->height));
+    json_object_set_new(j, "cleared_time_ms", ju(r->time_ms));
+    json_object_set_new(j, "by_operator", json_boolean(r->by_operator));
+    json_object_set_new(j, "prefs_ignored", json_boolean(r->prefs_ignored));
+    json_object_set_new(j, "refused", json_string(r->refused ? mkt_err_name(r->refused) : ""));
+    return j;
+}
+
+static json_t *fill_json(const Gl__MktFill *fl)
+{
+    char hex[2 * CHAIN_PK_BYTES + 1] = "";
+    if (!fl)
+        return json_null();
+    if (fl->owner.len == CHAIN_PK_BYTES)
+        chain_hex(hex, fl->owner.data, CHAIN_PK_BYTES);
+    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "owner", hex, "side",
+                     side_name(fl->side), "qty_wh", ju(fl->qty_wh), "fill_wh", ju(fl->fill_wh),
+                     "paid", ju(fl->paid), "received", ju(fl->received), "margin_held",
+                     ju(fl->margin_held));
+}
+
+static int cmd_results(int argc, char **argv)
+{
+    struct rpc_opts o;
+    const char *slot_s = NULL, *commodity_s = NULL, *market_s = NULL, *order_s = NULL;
+    bool no_verify = false, as_json = false;
+    memset(&o, 0, sizeof o);
+    const struct opt opts[] = {OPT_RPC(o),
+                               OPT_V("--slot-start-ms", &slot_s),
+                               OPT_V("--commodity", &commodity_s),
+                               OPT_V("--market", &market_s),
+                               OPT_V("--order", &order_s),
+                               OPT_F("--no-verify", &no_verify),
+                               OPT_F("--json", &as_json),
+                               OPT_END};
+    int rc = parse_opts("results", argc, argv, opts, usage_results);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    uint32_t commodity, market;
+    uint64_t slot;
+    uint8_t id[CHAIN_HASH_BYTES];
+    if (!slot_s) {
+        fprintf(stderr, "gridctl: results needs --slot-start-ms T\n");
+        usage_results(stderr);
+        return EXIT_USAGE;
+    }
+    if ((rc = parse_num("--slot-start-ms", slot_s, (uint64_t)INT64_MAX, &slot)) ||
+        (rc = parse_commodity(commodity_s, &commodity)) || (rc = parse_market(market_s, &market)) ||
+        (order_s && (rc = parse_hash("--order", order_s, id))) ||
+        (rc = need_genesis("results", &o, no_verify)) || (rc = rpc_opts_finish(&o)))
+        return rc;
+    bool verify = !no_verify;
+    struct node_lc_client c = lc_client(&o, verify);
+    struct node_lc_header h;
+    ProtobufCMessage *rm = NULL, *fm = NULL;
+    uint8_t rkey[MKT_KEY_RESULT_BYTES], fkey[MKT_KEY_FILL_BYTES];
+    char why[512], t[64], a[96];
+    mkt_key_result(rkey, commodity, market, slot);
+    rc = node_lc_read_msg(&c, rkey, sizeof rkey, &gl__mkt_result__descriptor, &h, &rm, why,
+                          sizeof why);
+    if (rc)
+        return lc_fail(rc, "result answer", why);
+    if (order_s) {
+        mkt_key_fill(fkey, commodity, market, slot, id);
+        rc = node_lc_msg_at(&c, &h, fkey, sizeof fkey, &gl__mkt_fill__descriptor, &fm, why,
+                            sizeof why);
+        if (rc) {
+            protobuf_c_message_free_unpacked(rm, NULL);
+            return lc_fail(rc, "fill answer", why);
+        }
+    }
+    const Gl__MktResult *r = (const Gl__MktResult *)rm;
+    const Gl__MktFill *fl = (const Gl__MktFill *)fm;
+    if (as_json) {
+        json_t *j =
+            json_pack("{s:s, s:s, s:I, s:b}", "commodity", commodity_name(commodity), "market",
+                      market_name(market), "slot_start_ms", (json_int_t)slot, "cleared", r != NULL);
+        if (j) {
+            json_object_set_new(j, "result", r ? result_json(r) : json_null());
+            if (order_s) {
+                chain_hex(a, id, CHAIN_HASH_BYTES);
+                json_object_set_new(j, "order_id", json_string(a));
+                json_object_set_new(j, "fill", fill_json(fl));
+            }
+            json_provenance(j, verify, &h);
+        }
+        protobuf_c_message_free_unpacked(rm, NULL);
+        protobuf_c_message_free_unpacked(fm, NULL);
+        return print_json(j);
+    }
+    printf("book        %s %s, slot %s (%" PRIu64 ")\n", commodity_name(commodity),
+           market_name(market), fmt_utc(t, sizeof t, slot), slot);
+    if (r)
+        print_result(r);
+    else
+        printf("not cleared yet (proven absent: no result in state)\n");
+    if (order_s) {
+        chain_hex(a, id, CHAIN_HASH_BYTES);
+        if (fl) {
+            char hex[2 * CHAIN_PK_BYTES + 1] = "?", m1[96];
+            if (fl->owner.len == CHAIN_PK_BYTES)
+                chain_hex(hex, fl->owner.data, CHAIN_PK_BYTES);
+            printf("fill of     %s (%s, owner %s)\n", a, side_name(fl->side), hex);
+            printf("  entered   %s\n", fmt_energy(m1, sizeof m1, fl->qty_wh));
+            printf("  filled    %s\n", fmt_energy(m1, sizeof m1, fl->fill_wh));
+            if (fl->side == MKT_TX_BUY)
+                printf("  paid      %s\n", fmt_money(m1, sizeof m1, fl->paid));
+            else {
+                printf("  received  %s\n", fmt_money(m1, sizeof m1, fl->received));
+                printf("  margin    %s held until settlement\n",
+                       fmt_money(m1, sizeof m1, fl->margin_held));
+            }
+        } else
+            printf("no fill of order %s in this book (proven absent)\n", a);
+    }
+    print_provenance(&o, verify, &h);
+    protobuf_c_message_free_unpacked(rm, NULL);
+    protobuf_c_message_free_unpacked(fm, NULL);
+    return 0;
+}
+
+/* ---- gridctl bill ---- */
+
+static void usage_bill(FILE *f)
+{
+    fprintf(f, "usage: gridctl bill --day D (--account HEX | --key FILE) --genesis FILE\n"
+               "                    [--rpc URL] [--no-verify] [--json]\n"
+               "\n"
+               "A participant's bill of one UTC day: the settlements of that day's slots,\n"
+               "summed by the chain (\"mkt/bill/\" day start (8 bytes) || account: gl.MktBill).\n"
+               "The key is computed here and the bill verified as `gridctl balance` verifies;\n"
+               "every field is printed: slots, energy imported and exported, market paid and\n"
+               "received, imbalance charges and credits, penalties, renewable subsidy, debt\n"
+               "added and repaid, incentive points, and the net computed from them.  A day\n"
+               "without a settled slot has no bill: its absence is proven and said.\n"
+               "\n"
+               "--day D         YYYY-MM-DD (UTC), or the day's start in ms since 1970\n"
+               "\n"
+               "Money in tokens with 6 decimals and in micro-units; energy in kWh and Wh.\n"
+               "exit status: 0 shown (also: no bill, proven), 1 no answer or bad input,\n"
+               "2 usage error, 3 verification failed.\n");
+}
+
+/* received + credit + subsidy - paid - charge - penalty, exactly. */
+static __int128 bill_net(const Gl__MktBill *b)
+{
+    return (__int128)b->market_received + b->imbalance_credit + b->subsidy - b->market_paid -
+           b->imbalance_charge - b->penalty;
+}
+
+static int cmd_bill(int argc, char **argv)
+{
+    struct rpc_opts o;
+    const char *day_s = NULL, *account = NULL, *key = NULL;
+    bool no_verify = false, as_json = false;
+    memset(&o, 0, sizeof o);
+    const struct opt opts[] = {OPT_RPC(o),
+                               OPT_V("--day", &day_s),
+                               OPT_V("--account", &account),
+                               OPT_V("--key", &key),
+                               OPT_F("--no-verify", &no_verify),
+                               OPT_F("--json", &as_json),
+                               OPT_END};
+    int rc = parse_opts("bill", argc, argv, opts, usage_bill);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    uint64_t day;
+    uint8_t pk[CHAIN_PK_BYTES], key_b[MKT_KEY_BILL_BYTES];
+    if (!day_s) {
+        fprintf(stderr, "gridctl: bill needs --day D\n");
+        usage_bill(stderr);
+        return EXIT_USAGE;
+    }
+    if (parse_day(day_s, &day) != 0) {
+        fprintf(stderr, "gridctl: --day must be a UTC date YYYY-MM-DD (1970 or later) or a day's "
+                        "start in ms (a multiple of 86400000)\n");
+        return EXIT_USAGE;
+    }
+    if (!!account == !!key) {
+        fprintf(stderr, "gridctl: bill needs exactly one of --account HEX and --key FILE\n");
+        usage_bill(stderr);
+        return EXIT_USAGE;
+    }
+    if ((rc = need_genesis("bill", &o, no_verify)) || (rc = rpc_opts_finish(&o)) ||
+        (rc = account_of("bill", account, key, pk)))
+        return rc;
+    bool verify = !no_verify;
+    struct node_lc_client c = lc_client(&o, verify);
+    struct node_lc_header h;
+    ProtobufCMessage *m;
+    char why[512], acct[2 * CHAIN_PK_BYTES + 1], date[64], v[96];
+    mkt_key_bill(key_b, day, pk);
+    rc = node_lc_read_msg(&c, key_b, sizeof key_b, &gl__mkt_bill__descriptor, &h, &m, why,
+                          sizeof why);
+    if (rc)
+        return lc_fail(rc, "bill answer", why);
+    const Gl__MktBill *b = (const Gl__MktBill *)m;
+    chain_hex(acct, pk, CHAIN_PK_BYTES);
+    fmt_utc(date, sizeof date, day);
+    date[10] = '\0'; /* YYYY-MM-DD */
+    __int128 net = b ? bill_net(b) : 0;
+    bool net_fits = net >= INT64_MIN && net <= INT64_MAX;
+    if (as_json) {
+        json_t *j = json_pack("{s:s, s:s, s:I, s:b}", "account", acct, "day", date, "day_start_ms",
+                              (json_int_t)day, "exists", b != NULL);
+        if (j && b) {
+            json_object_set_new(j, "slots", ju(b->slots));
+            json_object_set_new(j, "missing", ju(b->missing));
+            json_object_set_new(j, "import_wh", json_integer(b->import_wh));
+            json_object_set_new(j, "export_wh", json_integer(b->export_wh));
+            json_object_set_new(j, "market_paid", ju(b->market_paid));
+            json_object_set_new(j, "market_received", ju(b->market_received));
+            json_object_set_new(j, "imbalance_charge", ju(b->imbalance_charge));
+            json_object_set_new(j, "imbalance_credit", ju(b->imbalance_credit));
+            json_object_set_new(j, "penalty", ju(b->penalty));
+            json_object_set_new(j, "subsidy", json_integer(b->subsidy));
+            json_object_set_new(j, "debt_added", ju(b->debt_added));
+            json_object_set_new(j, "debt_repaid", ju(b->debt_repaid));
+            json_object_set_new(j, "points", ju(b->points));
+            json_object_set_new(j, "net", net_fits ? json_integer((json_int_t)net) : json_null());
+        }
+        if (j)
+            json_provenance(j, verify, &h);
+        protobuf_c_message_free_unpacked(m, NULL);
+        return print_json(j);
+    }
+    printf("bill of %s for %s (UTC; day start %" PRIu64 " ms)\n", acct, date, day);
+    if (!b) {
+        printf("no bill: the proof shows none (no slot of this day has been settled for this "
+               "account)\n");
+        print_provenance(&o, verify, &h);
         return 0;
     }
-    printf("account  %s%s\n", acct, a.exists ? "" : " (does not exist)");
-    printf("balance  %" PRId64 ".%06" PRId64 " (%" PRId64 " micro-units)\n",
-           (int64_t)(a.balance / CHAIN_MICRO_PER_TOKEN),
-           (int64_t)(a.balance % CHAIN_MICRO_PER_TOKEN), a.balance);
-    printf("locked   %" PRId64 " micro-units\n", a.locked);
-    printf("nonce    %" PRIu64 "\n", a.nonce);
-    if (verify)
-        printf("verified at height %" PRIu64
-               " (block %s, state root %s) against %u genesis validators (%s)\n",
-               h.height, bh, root, o.trust.n, o.trust.engine == CONS_ENGINE_RAFT ? "raft" : "pbft");
+    printf("  slots settled        %u\n", b->slots);
+    printf("  missing readings     %u slot%s\n", b->missing, b->missing == 1 ? "" : "s");
+    printf("  energy imported      %s\n",
+           fmt_energy_mag(v, sizeof v, b->import_wh < 0, magnitude(b->import_wh)));
+    printf("  energy exported      %s\n",
+           fmt_energy_mag(v, sizeof v, b->export_wh < 0, magnitude(b->export_wh)));
+    printf("  market paid          %s\n", fmt_money(v, sizeof v, b->market_paid));
+    printf("  market received      %s\n", fmt_money(v, sizeof v, b->market_received));
+    printf("  imbalance charge     %s\n", fmt_money(v, sizeof v, b->imbalance_charge));
+    printf("  imbalance credit     %s\n", fmt_money(v, sizeof v, b->imbalance_credit));
+    printf("  penalties            %s\n", fmt_money(v, sizeof v, b->penalty));
+    printf("  renewable subsidy    %s\n", fmt_money_signed(v, sizeof v, b->subsidy));
+    printf("  debt added           %s\n", fmt_money(v, sizeof v, b->debt_added));
+    printf("  debt repaid          %s\n", fmt_money(v, sizeof v, b->debt_repaid));
+    printf("  incentive points     %" PRIu64 "\n", b->points);
+    if (net_fits)
+        printf("  net                  %s\n", fmt_money_signed(v, sizeof v, (int64_t)net));
     else
-        printf("UNVERIFIED: the node's word at height %" PRIu64 " (--no-verify)\n", h.height);
+        printf("  net                  (beyond 64 bits)\n");
+    printf("  (net = received + imbalance credit + subsidy - paid - imbalance charge - "
+           "penalties, computed here)\n");
+    print_provenance(&o, verify, &h);
+    protobuf_c_message_free_unpacked(m, NULL);
     return 0;
 }
 
@@ -1105,6 +2509,11 @@ static const struct command COMMANDS[] = {
     {"status", "print a node's status", cmd_status},
     {"transfer", "sign a transfer here and submit it to a node", cmd_transfer},
     {"balance", "an account's balance, verified as a light client", cmd_balance},
+    {"participant", "operator: register a participant; show one, verified", cmd_participant},
+    {"order", "place, cancel (signed here) or show an order, verified", cmd_order},
+    {"orders", "the open orders of a book, each verified (completeness not proven)", cmd_orders},
+    {"results", "a book's clearing result and an order's fill, verified", cmd_results},
+    {"bill", "a participant's bill of one UTC day, verified", cmd_bill},
     {"market", "the energy market: clear a book", cmd_market},
     {"recharge", "shadow centre: mint against a bank transfer (signed, idempotent by bank ref)",
      cmd_recharge},

@@ -4,7 +4,16 @@ keygen writes a 0600 key; transfer signs here, submits and waits for the commit;
 balance verifies the certified header and the account proof against the genesis
 validators, through any validator; it refuses (exit 3) a genesis with another
 validator set, and an answer tampered with by a proxy between gridctl and the
-node, while --no-verify believes the same proxy and says UNVERIFIED."""
+node, while --no-verify believes the same proxy and says UNVERIFIED.
+
+The market as a light client (issue 6, point 5): the operator registers alice
+with `participant register`; alice places an order with `order place --wait`,
+which prints its id and the verified order; `order show`, `orders` and
+`results` (not cleared yet: proven absent) verify through other validators;
+`order cancel --wait` releases the lock; `bill` for a day without a settled
+slot proves that there is no bill.  Through a proxy that changes the value,
+the proof, or the key asked for, `order show`, `bill`, `results` and `orders`
+are REFUSED with exit 3 and the reason's name.  Usage errors exit 2."""
 import argparse
 import http.server
 import json
@@ -28,23 +37,76 @@ def run(gridctl, *args, expect=0):
     return r.stdout, r.stderr
 
 
+def varint(b, i):
+    v = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        v |= (c & 0x7F) << shift
+        shift += 7
+        if not c & 0x80:
+            return v, i
+
+
+def enc_varint(v):
+    out = bytearray()
+    while True:
+        c = v & 0x7F
+        v >>= 7
+        out.append(c | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def account_plus_one_token(hexval):
+    """A gl.Account (varint fields only) with 1 token more in field 1, re-encoded
+    canonically: a lie that decodes."""
+    b, i, fields = bytes.fromhex(hexval), 0, {}
+    while i < len(b):
+        tag, i = varint(b, i)
+        assert tag & 7 == 0, "gl.Account has varint fields only"
+        fields[tag >> 3], i = varint(b, i)
+    fields[1] = fields.get(1, 0) + 1000000
+    return b"".join(enc_varint(f << 3) + enc_varint(v) for f, v in sorted(fields.items()) if v).hex()
+
+
 class TamperProxy(http.server.BaseHTTPRequestHandler):
-    """Forwards POST / to the node; in get_account results adds 1 token to the
-    balance and flips a bit of the value (a lying node)."""
+    """Forwards POST / to the node, lying in get_state as `mode` says:
+    "value" flips a bit of the value (or makes one up where there is none),
+    "proof" flips a bit of the proof, "key" asks the node for another key than
+    the client did (the last key byte flipped), "lie" adds a token to an
+    account's balance in a value that still decodes."""
     upstream = None
+    mode = "value"
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
+        jreq = json.loads(body)
+        method = jreq.get("method")
+        params = jreq.get("params") or {}
+        if method == "get_state" and self.mode == "key":
+            k = bytearray.fromhex(params["key"])
+            k[-1] ^= 1
+            params["key"] = k.hex()
+            body = json.dumps(jreq).encode()
         req = urllib.request.Request(self.upstream, data=body, headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=10) as r:
             out = json.load(r)
-        method = json.loads(body).get("method")
         res = out.get("result") if isinstance(out, dict) else None
-        if method == "get_account" and res and res.get("value"):
-            res["balance"] += 1000000
-            v = bytearray.fromhex(res["value"])
-            v[-1] ^= 1
-            res["value"] = v.hex()
+        if method == "get_state" and res:
+            if self.mode == "value":
+                if res.get("value"):
+                    v = bytearray.fromhex(res["value"])
+                    v[-1] ^= 1
+                    res["value"] = v.hex()
+                else:
+                    res["value"] = "0801"
+            elif self.mode == "proof":
+                p = bytearray.fromhex(res["proof"])
+                p[len(p) // 2] ^= 0x10
+                res["proof"] = p.hex()
+            elif self.mode == "lie" and res.get("value") and res["key"].startswith("612f"):  # "a/"
+                res["value"] = account_plus_one_token(res["value"])
         data = json.dumps(out).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -99,20 +161,120 @@ def body(net, gridctl):
     _, err = run(gridctl, "balance", "--key", key, "--genesis", bad, "--rpc", rpc(0), expect=3)
     assert "REFUSED" in err and "VALSET_CHANGED" in err, err
 
-    # a lying node (a proxy rewriting get_account) is refused; --no-verify believes it
+    # ---- the market ----
+    # the operator admits alice (a deposit of 0.1 token moves to her locked funds)
+    out, _ = run(gridctl, "participant", "register", "--key", op, "--account", alice, "--kind", "prosumer",
+                 "--deposit", "100000", "--name", "alice", "--genesis", gen, "--rpc", rpc(1), "--wait")
+    assert ": OK" in out and "deposit      0.100000 tokens (100000 micro-units)" in out, out
+    assert "verified at height" in out, out
+    out, _ = run(gridctl, "participant", "show", "--account", alice, "--genesis", gen, "--rpc", rpc(3),
+                 "--json")
+    j = json.loads(out)
+    assert j["exists"] and j["deposit"] == 100000 and j["verified"], j
+    # registering again is refused in its block
+    _, err = run(gridctl, "participant", "register", "--key", op, "--account", alice, "--kind", "prosumer",
+                 "--genesis", gen, "--rpc", rpc(1), "--wait", expect=1)
+    assert "ALREADY_REGISTERED" in err, err
+
+    # alice buys 1 kWh at 0.2 token/kWh for 10:00 UTC the day after tomorrow (day-ahead gate:
+    # tomorrow 12:00): 0.2 token locked
+    now = int(time.time() * 1000)
+    day = now - now % 86400000
+    slot = day + 2 * 86400000 + 10 * 3600000
+    out, _ = run(gridctl, "order", "place", "--key", key, "--side", "buy", "--slot-start-ms", str(slot),
+                 "--qty-wh", "1000", "--price", "200000", "--genesis", gen, "--rpc", rpc(0), "--wait")
+    lines = out.splitlines()
+    oid = lines[0].strip()
+    assert len(oid) == 64 and ": OK" in lines[1], out
+    assert "order       " + oid in out and "status      open" in out, out
+    assert "locked      0.200000 tokens (200000 micro-units)" in out and "verified at height" in out, out
+    # shown, verified, through every other validator
+    for i in (1, 2, 3):
+        out, _ = run(gridctl, "order", "show", "--order", oid, "--genesis", gen, "--rpc", rpc(i), "--json")
+        j = json.loads(out)
+        assert (j["status"], j["open_wh"], j["locked"], j["owner"], j["slot_start_ms"], j["verified"]) == \
+            ("open", 1000, 200000, alice, slot, True), j
+    out, _ = run(gridctl, "orders", "--slot-start-ms", str(slot), "--key", key, "--genesis", gen, "--rpc", rpc(2))
+    assert oid in out and "completeness is NOT proven" in out and "verified at height" in out, out
+    out, _ = run(gridctl, "results", "--slot-start-ms", str(slot), "--order", oid, "--genesis", gen,
+                 "--rpc", rpc(1))
+    assert "not cleared yet (proven absent" in out and "no fill of order " + oid in out, out
+    j = json.loads(run(gridctl, "balance", "--key", key, "--genesis", gen, "--rpc", rpc(0), "--json")[0])
+    assert j["locked"] == 100000 + 200000, j
+    bal = j["balance"]
+    # an unknown order id is proven absent (exit 1)
+    out, _ = run(gridctl, "order", "show", "--order", "ab" * 32, "--genesis", gen, "--rpc", rpc(0), expect=1)
+    assert "(proven absent)" in out, out
+    # a day without a settled slot has no bill, proven
+    today = time.strftime("%Y-%m-%d", time.gmtime(now / 1000))
+    out, _ = run(gridctl, "bill", "--day", today, "--key", key, "--genesis", gen, "--rpc", rpc(3))
+    assert "no bill: the proof shows none" in out and "verified at height" in out, out
+    j = json.loads(run(gridctl, "bill", "--day", str(day), "--account", alice, "--genesis", gen,
+                       "--rpc", rpc(3), "--json")[0])
+    assert j["exists"] is False and j["day"] == today and j["verified"], j
+
+    # usage errors exit 2
+    for args in (["order", "place", "--key", key], ["order", "show", "--order", "zz", "--genesis", gen],
+                 ["order", "show", "--order", oid], ["bill", "--day", "2026-02-30", "--key", key, "--genesis", gen],
+                 ["bill", "--day", today, "--genesis", gen], ["results", "--genesis", gen],
+                 ["order", "place", "--key", key, "--side", "hold", "--slot-start-ms", "1", "--qty-wh", "1",
+                  "--price", "1"], ["orders", "--slot-start-ms", str(slot), "--market", "spot", "--genesis", gen],
+                 ["order", "frobnicate"]):
+        run(gridctl, *args, expect=2)
+    for cmd in (["order", "place"], ["order", "cancel"], ["order", "show"], ["orders"], ["results"], ["bill"],
+                ["participant", "register"], ["participant", "show"]):
+        out, _ = run(gridctl, *(cmd + ["--help"]))
+        assert out.startswith("usage: gridctl " + " ".join(cmd)), out
+
+    # ---- lying nodes: a proxy between gridctl and node 0 ----
     TamperProxy.upstream = rpc(0) + "/"
     srv = http.server.HTTPServer(("127.0.0.1", 0), TamperProxy)
     th = threading.Thread(target=srv.serve_forever, daemon=True)
     th.start()
     try:
         proxy = "http://127.0.0.1:%d" % srv.server_address[1]
-        _, err = run(gridctl, "balance", "--key", key, "--genesis", gen, "--rpc", proxy, expect=3)
-        assert "REFUSED" in err and "PROOF_INVALID" in err, err
+        reads = {"order show": ["order", "show", "--order", oid],
+                 "bill": ["bill", "--day", today, "--key", key],
+                 "results": ["results", "--slot-start-ms", str(slot)],
+                 "orders": ["orders", "--slot-start-ms", str(slot)],
+                 "balance": ["balance", "--key", key]}
+        want = {"value": ("PROOF_INVALID",), "proof": ("PROOF_INVALID", "PROOF_MALFORMED"),
+                "key": ("KEY_MISMATCH",)}
+        for mode, names in want.items():
+            TamperProxy.mode = mode
+            for what, args in reads.items():
+                _, err = run(gridctl, *(args + ["--genesis", gen, "--rpc", proxy]), expect=3)
+                assert "REFUSED" in err and any("(%s)" % n in err for n in names), (mode, what, err)
+                assert err.split("): ", 1)[1].strip(), (mode, what, err)  # a reason follows the name
+        # --no-verify believes a lie that decodes, and says so; it still refuses another key
+        TamperProxy.mode = "lie"
         out, _ = run(gridctl, "balance", "--key", key, "--rpc", proxy, "--no-verify")
-        assert "UNVERIFIED" in out and "(3500000 micro-units)" in out, out
+        assert "UNVERIFIED" in out and "(%d micro-units)" % (bal + 1000000) in out, out
+        _, err = run(gridctl, "balance", "--key", key, "--genesis", gen, "--rpc", proxy, expect=3)
+        assert "PROOF_INVALID" in err, err
+        TamperProxy.mode = "key"
+        _, err = run(gridctl, "order", "show", "--order", oid, "--rpc", proxy, "--no-verify", expect=3)
+        assert "KEY_MISMATCH" in err, err
+        # a transaction's nonce is read the same way: a lying node is refused before anything is signed
+        TamperProxy.mode = "value"
+        _, err = run(gridctl, "order", "cancel", "--key", key, "--order", oid, "--genesis", gen, "--rpc", proxy,
+                     expect=3)
+        assert "REFUSED" in err and "PROOF_INVALID" in err, err
     finally:
         srv.shutdown()
         srv.server_close()
+
+    # alice cancels: the order's lock is released (her deposit stays locked)
+    out, _ = run(gridctl, "order", "cancel", "--key", key, "--order", oid, "--genesis", gen, "--rpc", rpc(2),
+                 "--wait")
+    assert ": OK" in out and "status      cancelled" in out and "locked      0.000000 tokens" in out, out
+    j = json.loads(run(gridctl, "balance", "--key", key, "--genesis", gen, "--rpc", rpc(1), "--json")[0])
+    assert j["locked"] == 100000 and j["balance"] == bal + 200000, j
+    _, err = run(gridctl, "order", "cancel", "--key", key, "--order", oid, "--genesis", gen, "--rpc", rpc(2),
+                 "--wait", expect=1)
+    assert "ORDER_NOT_OPEN" in err, err
+    out, _ = run(gridctl, "orders", "--slot-start-ms", str(slot), "--genesis", gen, "--rpc", rpc(3))
+    assert oid not in out and "0 open orders shown" in out, out
 
 
 def main():
