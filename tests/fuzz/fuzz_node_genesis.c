@@ -53,6 +53,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(c.block_max_txs >= 1 && c.block_max_txs <= CHAIN_BLOCK_MAX_TXS);
         CHECK(c.verify_threads >= 1 && c.verify_threads <= 64);
         CHECK(c.mempool_max_txs >= 1 && c.mempool_max_bytes >= 4096);
+        CHECK(c.clock_accel >= 1 && c.clock_accel <= NODE_CLOCK_ACCEL_MAX);
+        CHECK(node_clock_ms(&c, c.clock_start_ms) == c.clock_start_ms);
+        CHECK(c.shadow_host[0] || (!c.shadow_key_path[0] && !c.nshadow_allowed));
+        CHECK(!c.mqtt_host[0] || (c.rpc_host[0] && c.mqtt_port >= 1));
+        CHECK(!strpbrk(c.mqtt_topic, "+#"));
     }
     return 0;
 }

@@ -241,8 +241,7 @@ def body(net, a, broker, clock):
     r = net.call(1, "get_results", {"commodity": "electricity", "market": "day_ahead",
                                     "slot_start_ms": slot, "height": clr["height"]})["result"]
     assert r["decoded"]["price"] == RETAIL and r["key"] == clr["key"], (r, clr)
-    print("clearing event at height %d: price %d volume %d Wh" % (clr["height"], clr["price"],
-                                                                  clr["volume_wh"]))
+    print("clearing event:", json.dumps(clr))
 
     # ---- SSE blocks: increasing heights; block times at ACCEL x wall time ----
     blocks = ev.of("block")
@@ -332,8 +331,7 @@ def body(net, a, broker, clock):
     assert stl["height"] > clr["height"] and stl["has_tariff"] is True, stl
     r = net.call(1, "get_state", {"key": stl["key"], "height": stl["height"]})["result"]
     assert r["value"], r
-    print("settlement event at height %d: load %d Wh, penalties %d" % (stl["height"], stl["load_wh"],
-                                                                       stl["penalties"]))
+    print("settlement event:", json.dumps(stl))
     # every clearing event is for a committed block on every node: none twice, none unknown
     clears = [d for d, _ in ev.of("clearing")]
     assert len(clears) == len({(d["commodity"], d["market"], d["slot_start_ms"]) for d in clears})
