@@ -1,9 +1,10 @@
 /* itest_mkt_tx.c -- a signed market transaction for the integration tests
  * (tests/integration/test_node_services.py), built with the market's own
  * payload builders (market/mkt_tx.h) and chain_tx_build, printed as
- * "<envelope hex> <tx hash hex>" for JSON-RPC submit_tx.  Neither gridctl
- * nor bench_node_load submits market transactions, and the test should not
- * re-implement their encoding.
+ * "<envelope hex> <tx hash hex>" for JSON-RPC submit_tx.  gridctl registers
+ * participants and places orders but posts no tariff and sends no
+ * ClearMarket, and the test should not re-implement their encoding; one tool
+ * for all four keeps the test's nonces its own.
  *
  *   itest_mkt_tx --key FILE --chain-id ID --nonce N register --account HEX [--deposit MICRO]
  *   itest_mkt_tx ... tariff --slot MS --retail P --feed-in P

@@ -6,8 +6,8 @@
     them on "<topic>/block" from every node (mosquitto_sub);
   - block times run clock_accel times wall time (block time = start + (now - start) * A);
   - a tariff, a registration, an order and an operator's ClearMarket (signed with the
-    market's own payload builders by itest_mkt_tx: gridctl does not submit market
-    transactions) give a "clearing" SSE event with the committed result, and once block
+    market's own payload builders by itest_mkt_tx: gridctl posts no tariff and sends no
+    ClearMarket) give a "clearing" SSE event with the committed result, and once block
     time passes the slot's metering window, a "settlement" event;
   - GET /metrics passes `promtool check metrics` and its committed-transaction counter
     rises after a gridctl transfer;
