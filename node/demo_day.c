@@ -842,7 +842,7 @@ static void cmd_report(struct day *d)
     for (uint64_t t0 = wall_ms();;) {
         struct lc l = {.d = d};
         lc_head(&l);
-        mkt_key_slot_settlement(key, last);
+        mkt_key_slot_settlement(key, slot_ms(d, (uint32_t)last));
         size_t vl;
         uint8_t *v = lc_get(&l, key, MKT_KEY_SLOT_SETTLEMENT_BYTES, &vl);
         free(v);
@@ -893,7 +893,7 @@ static void cmd_report(struct day *d)
                 }
                 gl__mkt_result__free_unpacked(r, NULL);
             }
-            mkt_key_slot_settlement(key, s);
+            mkt_key_slot_settlement(key, slot_ms(d, s));
             Gl__MktSlotSettlement *ss =
                 LC_UNPACK(&l, key, MKT_KEY_SLOT_SETTLEMENT_BYTES, Gl__MktSlotSettlement,
                           gl__mkt_slot_settlement__unpack);
@@ -1104,7 +1104,7 @@ int main(int argc, char **argv)
             return 2;
         }
         i++;
-        char *end;
+        char *end = (char *)"";
         if (!strcmp(a, "--dir"))
             d.dir = v;
         else if (!strcmp(a, "--rpc"))
