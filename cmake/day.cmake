@@ -15,10 +15,13 @@ target_compile_definitions(gridledger-day PRIVATE _GNU_SOURCE)
 # the money moved, the repeated recharge, every slot settled).
 find_program(GL_DAY_PYTHON3 python3)
 if(GL_DAY_PYTHON3 AND TARGET gridnode AND TARGET gridmeter)
-  foreach(engine raft pbft)
+  # Raft with the uniform-price auction, PBFT with P2P matching and grid fees.
+  foreach(run "raft;uniform" "pbft;p2p")
+    list(GET run 0 engine)
+    list(GET run 1 mechanism)
     add_test(NAME integration/e2e_day_${engine}
              COMMAND ${GL_DAY_PYTHON3} ${CMAKE_SOURCE_DIR}/scripts/demo_day.py --engine ${engine}
-                     --build ${CMAKE_BINARY_DIR})
+                     --mechanism ${mechanism} --build ${CMAKE_BINARY_DIR})
     set_tests_properties(integration/e2e_day_${engine} PROPERTIES TIMEOUT 900 RUN_SERIAL TRUE)
   endforeach()
 endif()

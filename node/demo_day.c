@@ -863,10 +863,12 @@ static void cmd_report(struct day *d)
            d->trust.engine == CONS_ENGINE_PBFT ? "pbft" : "raft");
 
     /* Prices and volumes per hour. */
-    printf(
-        "\nhour   day-ahead price   local    grid in  grid out  intraday   metered load  PV out  "
-        "mu\n       (per kWh)         (kWh)    (kWh)    (kWh)     (kWh)      (kWh)         "
-        "(kWh)\n");
+    printf("\n%s\n", d->mechanism == MKT_MECH_P2P
+                         ? "day-ahead price: the local pair trades' mean price, weighted by volume"
+                         : "day-ahead price: the uniform clearing price, mean over the hour");
+    printf("hour   day-ahead price   local    grid in  grid out  intraday   metered load  PV out  "
+           "mu\n       (per kWh)         (kWh)    (kWh)    (kWh)     (kWh)      (kWh)         "
+           "(kWh)\n");
     uint64_t tot_local = 0, tot_gin = 0, tot_gout = 0, tot_id = 0, tot_load = 0, tot_pv = 0;
     uint32_t settled = 0, with_all = 0;
     for (unsigned hr = 0; hr < 24; hr++) {
@@ -880,11 +882,29 @@ static void cmd_report(struct day *d)
                 if (!r)
                     continue;
                 uint64_t grid = r->grid_buy_wh + r->grid_sell_wh;
-                if (m == MKT_DAY_AHEAD) {
-                    if (r->mechanism == MKT_MECH_UNIFORM) {
-                        price_sum += r->price;
-                        nprice++;
+                if (m == MKT_DAY_AHEAD && r->mechanism == MKT_MECH_P2P) {
+                    /* P2P: every pair trades at its own price; show the local trades'
+                     * volume-weighted mean (each trade proven like the rest) */
+                    for (uint32_t k = 0; k < r->ntrades; k++) {
+                        uint8_t tk[MKT_KEY_TRADE_BYTES];
+                        mkt_key_trade(tk, MKT_ELECTRICITY, m, slot_ms(d, s), k);
+                        Gl__MktTrade *t =
+                            LC_UNPACK(&l, tk, sizeof tk, Gl__MktTrade, gl__mkt_trade__unpack);
+                        if (!t)
+                            die("result of slot %u names %u trades; trade %u is proven absent", s,
+                                r->ntrades, k);
+                        if (t->buy.len && t->sell.len) {
+                            local += t->qty_wh;
+                            price_sum += t->price * t->qty_wh;
+                            nprice += t->qty_wh;
+                        }
+                        gl__mkt_trade__free_unpacked(t, NULL);
                     }
+                    gin += r->grid_sell_wh;
+                    gout += r->grid_buy_wh;
+                } else if (m == MKT_DAY_AHEAD) {
+                    price_sum += r->price;
+                    nprice++;
                     local += r->volume_wh > grid ? r->volume_wh - grid : 0;
                     gin += r->grid_sell_wh;
                     gout += r->grid_buy_wh;
@@ -909,6 +929,7 @@ static void cmd_report(struct day *d)
         char pr[32];
         if (nprice)
             money(pr, sizeof pr, (int64_t)(price_sum / nprice));
+        /* (P2P: price_sum is price x Wh, nprice Wh) */
         else
             snprintf(pr, sizeof pr, "-");
         printf("%02u:00  %10s      %7.1f  %7.1f  %7.1f   %7.1f    %9.1f    %7.1f  %.2f\n", hr, pr,
