@@ -366,7 +366,7 @@ static json_t *m_recharge(const struct rpc_api *api, json_t *params, struct rpc_
         return NULL;
     if (!s->has_key) {
         rpc_fail(err, RPC_ERR_UNAVAILABLE,
-                 "this node holds no shadow-centre key (config shadow_key)");
+                 "this node holds no shadow-centre key (config shadow_key_file)");
         return NULL;
     }
     if (read_begin(api, &txn, err))
@@ -668,7 +668,7 @@ static json_t *m_confirm_payout(const struct rpc_api *api, json_t *params, struc
         return NULL;
     if (!s->has_key) {
         rpc_fail(err, RPC_ERR_UNAVAILABLE,
-                 "this node holds no shadow-centre key (config shadow_key)");
+                 "this node holds no shadow-centre key (config shadow_key_file)");
         return NULL;
     }
     if (read_begin(api, &txn, err))
@@ -1034,7 +1034,7 @@ int rpc_shadow_dispatch(struct rpc_shadow *s, const char *header, const char *bo
     if (!key_allowed(s, a.key)) {
         *http_status = 403;
         return auth_error(RPC_ERR_AUTH_NOT_SHADOW,
-                          "grant it with SetRoles, or list it in shadow_keys", out, out_len);
+                          "grant it with SetRoles, or list it in shadow_allowed_keys", out, out_len);
     }
     struct seen_key *sk = NULL;
     for (size_t i = 0; i < s->nseen; i++)
