@@ -452,6 +452,13 @@ static int rpc_nonce(void *ctx, const uint8_t pk[CHAIN_PK_BYTES], uint64_t *nonc
         *nonce = (uint64_t)json_integer_value(jn);
     else
         rc = MB_ERR_SINK_PROTOCOL;
+    /* The chain includes a transaction only from an existing account (chain_block.c,
+     * UNKNOWN_ACCOUNT): a meter key nobody funded has its readings wait in mempools for
+     * ever.  Say so; it is the operator's step (market/README.md, "Readings"). */
+    if (json_is_false(json_object_get(res, "exists")))
+        fprintf(stderr, "gridmeter: the meter key has no account on the chain yet: its readings "
+                        "wait until the operator funds it (1 micro-unit) and binds it to a "
+                        "participant\n");
     json_decref(res);
     return rc;
 }
