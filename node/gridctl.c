@@ -2,16 +2,17 @@
  *
  * `gridctl market clear` clears one book with the chain's own clearing core
  * (issue 4, point 6).  `keygen`, `status`, `transfer` and `balance` (issue 5,
- * point 8), and the market's `participant`, `order`, `orders`, `results` and
- * `bill` (issue 6, point 5) sign locally and talk JSON-RPC to a node
+ * point 8), the market's `participant`, `order`, `orders`, `results` and
+ * `bill` (issue 6, point 5), and the operator's and shadow centre's `params`,
+ * `tariff` and `market close` sign locally and talk JSON-RPC to a node
  * (node_http_client.h).  Every value read from the chain -- balances, the
  * nonces transactions are signed with, participants, orders, results, fills,
- * bills -- is read as a light client (node_lightclient.h): the state key is
- * computed here with chain's and the market's key functions, get_state is
- * asked for exactly that key at a header certified by a quorum of the
- * genesis validators, the proof is checked against its state root, and the
- * value is decoded here; `--no-verify` takes the node's word and says
- * UNVERIFIED.
+ * bills, parameters, tariffs -- is read as a light client (node_lightclient.h):
+ * the state key is computed here with chain's and the market's key
+ * functions, get_state is asked for exactly that key at a header certified
+ * by a quorum of the genesis validators, the proof is checked against its
+ * state root, and the value is decoded here; `--no-verify` takes the node's
+ * word and says UNVERIFIED.
  *
  * Exit status: 0 success, 1 bad input or a refusal (the message on stderr
  * names the field or the node's reason), 2 usage error (unknown command or
@@ -21,6 +22,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,24 +237,6 @@ done:
     node_book_deinit(&book);
     free(text);
     return status;
-}
-
-/* ---- gridctl market ---- */
-
-static const struct command MARKET_COMMANDS[] = {
-    {"clear", "clear one book (JSON on stdin) with the chain's clearing core", cmd_market_clear},
-    {NULL, NULL, NULL},
-};
-
-static void usage_market(FILE *f)
-{
-    fprintf(f, "usage: gridctl market <command> [--help]\n");
-    list_commands(f, MARKET_COMMANDS);
-}
-
-static int cmd_market(int argc, char **argv)
-{
-    return dispatch("gridctl market", MARKET_COMMANDS, usage_market, argc - 1, argv + 1);
 }
 
 /* ---- options shared by the RPC commands ---- */
@@ -947,26 +931,18 @@ static int wait_commit(struct rpc_opts *o, const char *hash_hex, const char *wha
     }
 }
 
-/* Sign a transaction of type with payload (freed here) by pk/sk with the
- * chain id and nonce of chain_and_nonce, submit it and print its hash (the
- * order id of a PlaceOrder) on stdout; with wait, wait_commit.  hash and
- * *height (0 without wait) are set on success.  0 or an exit status. */
-static int sign_submit(struct rpc_opts *o, const uint8_t pk[CHAIN_PK_BYTES],
-                       const uint8_t sk[CHAIN_SK_BYTES], uint32_t type, uint8_t *payload,
-                       size_t plen, const char *what, bool wait, uint64_t timeout_s,
-                       uint8_t hash[CHAIN_HASH_BYTES], uint64_t *height)
+/* Sign a transaction of type with payload (freed here) by pk/sk with
+ * chain_id and nonce, submit it and print its hash (the order id of a
+ * PlaceOrder) on stdout; hash is set on success.  0 or an exit status. */
+static int submit_signed(struct rpc_opts *o, const char *chain_id, uint64_t nonce,
+                         const uint8_t pk[CHAIN_PK_BYTES], const uint8_t sk[CHAIN_SK_BYTES],
+                         uint32_t type, uint8_t *payload, size_t plen,
+                         uint8_t hash[CHAIN_HASH_BYTES])
 {
-    char chain_id[CHAIN_CHAIN_ID_MAX_BYTES + 1], hash_hex[2 * CHAIN_HASH_BYTES + 1];
-    uint64_t nonce = 0;
+    char hash_hex[2 * CHAIN_HASH_BYTES + 1];
     uint8_t *tx = NULL;
     size_t tlen;
-    *height = 0;
-    int rc = chain_and_nonce(o, pk, chain_id, &nonce);
-    if (rc) {
-        free(payload);
-        return rc;
-    }
-    rc = chain_tx_build(chain_id, nonce, type, payload, plen, pk, sk, &tx, &tlen);
+    int rc = chain_tx_build(chain_id, nonce, type, payload, plen, pk, sk, &tx, &tlen);
     free(payload);
     if (rc != CHAIN_ERR_OK) {
         fprintf(stderr, "gridctl: cannot build the transaction (%s)\n", chain_err_name(rc));
@@ -993,7 +969,29 @@ static int sign_submit(struct rpc_opts *o, const uint8_t pk[CHAIN_PK_BYTES],
     json_decref(r);
     printf("%s\n", hash_hex);
     fflush(stdout);
-    return wait ? wait_commit(o, hash_hex, what, timeout_s, height) : 0;
+    return 0;
+}
+
+/* submit_signed with the chain id and nonce of chain_and_nonce; with wait,
+ * then wait_commit.  hash and *height (0 without wait) are set on success.
+ * 0 or an exit status. */
+static int sign_submit(struct rpc_opts *o, const uint8_t pk[CHAIN_PK_BYTES],
+                       const uint8_t sk[CHAIN_SK_BYTES], uint32_t type, uint8_t *payload,
+                       size_t plen, const char *what, bool wait, uint64_t timeout_s,
+                       uint8_t hash[CHAIN_HASH_BYTES], uint64_t *height)
+{
+    char chain_id[CHAIN_CHAIN_ID_MAX_BYTES + 1], hash_hex[2 * CHAIN_HASH_BYTES + 1];
+    uint64_t nonce = 0;
+    *height = 0;
+    int rc = chain_and_nonce(o, pk, chain_id, &nonce);
+    if (rc) {
+        free(payload);
+        return rc;
+    }
+    if ((rc = submit_signed(o, chain_id, nonce, pk, sk, type, payload, plen, hash)) || !wait)
+        return rc;
+    chain_hex(hash_hex, hash, CHAIN_HASH_BYTES);
+    return wait_commit(o, hash_hex, what, timeout_s, height);
 }
 
 /* ---- gridctl status ---- */
@@ -2109,6 +2107,81 @@ static json_t *fill_json(const Gl__MktFill *fl)
                      ju(fl->margin_held));
 }
 
+/* Read the result of book (commodity, market, slot) at the newest certified
+ * header and print it as `gridctl results` does; with id (NULL for none)
+ * also that order's fill under the same header.  0 or an exit status. */
+static int show_result(struct rpc_opts *o, bool verify, uint32_t commodity, uint32_t market,
+                       uint64_t slot, const uint8_t *id, bool as_json)
+{
+    struct node_lc_client c = lc_client(o, verify);
+    struct node_lc_header h;
+    ProtobufCMessage *rm = NULL, *fm = NULL;
+    uint8_t rkey[MKT_KEY_RESULT_BYTES], fkey[MKT_KEY_FILL_BYTES];
+    char why[512], t[64], a[96];
+    mkt_key_result(rkey, commodity, market, slot);
+    int rc = node_lc_read_msg(&c, rkey, sizeof rkey, &gl__mkt_result__descriptor, &h, &rm, why,
+                              sizeof why);
+    if (rc)
+        return lc_fail(rc, "result answer", why);
+    if (id) {
+        mkt_key_fill(fkey, commodity, market, slot, id);
+        rc = node_lc_msg_at(&c, &h, fkey, sizeof fkey, &gl__mkt_fill__descriptor, &fm, why,
+                            sizeof why);
+        if (rc) {
+            protobuf_c_message_free_unpacked(rm, NULL);
+            return lc_fail(rc, "fill answer", why);
+        }
+    }
+    const Gl__MktResult *r = (const Gl__MktResult *)rm;
+    const Gl__MktFill *fl = (const Gl__MktFill *)fm;
+    if (as_json) {
+        json_t *j =
+            json_pack("{s:s, s:s, s:I, s:b}", "commodity", commodity_name(commodity), "market",
+                      market_name(market), "slot_start_ms", (json_int_t)slot, "cleared", r != NULL);
+        if (j) {
+            json_object_set_new(j, "result", r ? result_json(r) : json_null());
+            if (id) {
+                chain_hex(a, id, CHAIN_HASH_BYTES);
+                json_object_set_new(j, "order_id", json_string(a));
+                json_object_set_new(j, "fill", fill_json(fl));
+            }
+            json_provenance(j, verify, &h);
+        }
+        protobuf_c_message_free_unpacked(rm, NULL);
+        protobuf_c_message_free_unpacked(fm, NULL);
+        return print_json(j);
+    }
+    printf("book        %s %s, slot %s (%" PRIu64 ")\n", commodity_name(commodity),
+           market_name(market), fmt_utc(t, sizeof t, slot), slot);
+    if (r)
+        print_result(r);
+    else
+        printf("not cleared yet (proven absent: no result in state)\n");
+    if (id) {
+        chain_hex(a, id, CHAIN_HASH_BYTES);
+        if (fl) {
+            char hex[2 * CHAIN_PK_BYTES + 1] = "?", m1[96];
+            if (fl->owner.len == CHAIN_PK_BYTES)
+                chain_hex(hex, fl->owner.data, CHAIN_PK_BYTES);
+            printf("fill of     %s (%s, owner %s)\n", a, side_name(fl->side), hex);
+            printf("  entered   %s\n", fmt_energy(m1, sizeof m1, fl->qty_wh));
+            printf("  filled    %s\n", fmt_energy(m1, sizeof m1, fl->fill_wh));
+            if (fl->side == MKT_TX_BUY)
+                printf("  paid      %s\n", fmt_money(m1, sizeof m1, fl->paid));
+            else {
+                printf("  received  %s\n", fmt_money(m1, sizeof m1, fl->received));
+                printf("  margin    %s held until settlement\n",
+                       fmt_money(m1, sizeof m1, fl->margin_held));
+            }
+        } else
+            printf("no fill of order %s in this book (proven absent)\n", a);
+    }
+    print_provenance(o, verify, &h);
+    protobuf_c_message_free_unpacked(rm, NULL);
+    protobuf_c_message_free_unpacked(fm, NULL);
+    return 0;
+}
+
 static int cmd_results(int argc, char **argv)
 {
     struct rpc_opts o;
@@ -2139,74 +2212,7 @@ static int cmd_results(int argc, char **argv)
         (order_s && (rc = parse_hash("--order", order_s, id))) ||
         (rc = need_genesis("results", &o, no_verify)) || (rc = rpc_opts_finish(&o)))
         return rc;
-    bool verify = !no_verify;
-    struct node_lc_client c = lc_client(&o, verify);
-    struct node_lc_header h;
-    ProtobufCMessage *rm = NULL, *fm = NULL;
-    uint8_t rkey[MKT_KEY_RESULT_BYTES], fkey[MKT_KEY_FILL_BYTES];
-    char why[512], t[64], a[96];
-    mkt_key_result(rkey, commodity, market, slot);
-    rc = node_lc_read_msg(&c, rkey, sizeof rkey, &gl__mkt_result__descriptor, &h, &rm, why,
-                          sizeof why);
-    if (rc)
-        return lc_fail(rc, "result answer", why);
-    if (order_s) {
-        mkt_key_fill(fkey, commodity, market, slot, id);
-        rc = node_lc_msg_at(&c, &h, fkey, sizeof fkey, &gl__mkt_fill__descriptor, &fm, why,
-                            sizeof why);
-        if (rc) {
-            protobuf_c_message_free_unpacked(rm, NULL);
-            return lc_fail(rc, "fill answer", why);
-        }
-    }
-    const Gl__MktResult *r = (const Gl__MktResult *)rm;
-    const Gl__MktFill *fl = (const Gl__MktFill *)fm;
-    if (as_json) {
-        json_t *j =
-            json_pack("{s:s, s:s, s:I, s:b}", "commodity", commodity_name(commodity), "market",
-                      market_name(market), "slot_start_ms", (json_int_t)slot, "cleared", r != NULL);
-        if (j) {
-            json_object_set_new(j, "result", r ? result_json(r) : json_null());
-            if (order_s) {
-                chain_hex(a, id, CHAIN_HASH_BYTES);
-                json_object_set_new(j, "order_id", json_string(a));
-                json_object_set_new(j, "fill", fill_json(fl));
-            }
-            json_provenance(j, verify, &h);
-        }
-        protobuf_c_message_free_unpacked(rm, NULL);
-        protobuf_c_message_free_unpacked(fm, NULL);
-        return print_json(j);
-    }
-    printf("book        %s %s, slot %s (%" PRIu64 ")\n", commodity_name(commodity),
-           market_name(market), fmt_utc(t, sizeof t, slot), slot);
-    if (r)
-        print_result(r);
-    else
-        printf("not cleared yet (proven absent: no result in state)\n");
-    if (order_s) {
-        chain_hex(a, id, CHAIN_HASH_BYTES);
-        if (fl) {
-            char hex[2 * CHAIN_PK_BYTES + 1] = "?", m1[96];
-            if (fl->owner.len == CHAIN_PK_BYTES)
-                chain_hex(hex, fl->owner.data, CHAIN_PK_BYTES);
-            printf("fill of     %s (%s, owner %s)\n", a, side_name(fl->side), hex);
-            printf("  entered   %s\n", fmt_energy(m1, sizeof m1, fl->qty_wh));
-            printf("  filled    %s\n", fmt_energy(m1, sizeof m1, fl->fill_wh));
-            if (fl->side == MKT_TX_BUY)
-                printf("  paid      %s\n", fmt_money(m1, sizeof m1, fl->paid));
-            else {
-                printf("  received  %s\n", fmt_money(m1, sizeof m1, fl->received));
-                printf("  margin    %s held until settlement\n",
-                       fmt_money(m1, sizeof m1, fl->margin_held));
-            }
-        } else
-            printf("no fill of order %s in this book (proven absent)\n", a);
-    }
-    print_provenance(&o, verify, &h);
-    protobuf_c_message_free_unpacked(rm, NULL);
-    protobuf_c_message_free_unpacked(fm, NULL);
-    return 0;
+    return show_result(&o, !no_verify, commodity, market, slot, order_s ? id : NULL, as_json);
 }
 
 /* ---- gridctl bill ---- */
@@ -2345,6 +2351,1025 @@ static int cmd_bill(int argc, char **argv)
     print_provenance(&o, verify, &h);
     protobuf_c_message_free_unpacked(m, NULL);
     return 0;
+}
+
+/* ---- gridctl params: the market's parameters (operator) ---- */
+
+/* The parameters as stored under "mkt/params" (gl.MktParams), not defaulted:
+ * `params set` signs them again with only the fields it is asked for
+ * changed, so every other field keeps exactly its stored value -- 0
+ * included, which for the settlement fields means the default
+ * (chain/proto/market.proto; mkt_params_load).  Never set: the values of
+ * mkt_params_default, which the chain uses then. */
+struct params_state {
+    bool stored;
+    struct mkt_tx_params p; /* p.fee_matrix points into matrix, or is NULL */
+    uint32_t matrix[MKT_PARAMS_MAX_BUS * MKT_PARAMS_MAX_BUS];
+};
+
+enum param_kind { PARAM_NUM, PARAM_MECHANISM, PARAM_FEE_MODEL };
+
+/* A field of gl.MktParams with one value (nbus and fee_matrix go together
+ * through --fee-matrix).  Its option is "--" name with '-' for '_'. */
+struct param_field {
+    const char *name;  /* as in gl.MktParams */
+    size_t off, width; /* of its member in struct mkt_tx_params */
+    uint64_t min, max;
+    bool zero_default; /* 0 stored means the default (the settlement fields) */
+    enum param_kind kind;
+    const char *unit;
+};
+
+#define PARAM(n, member, lo, hi, zd, kind, unit)                                                   \
+    {                                                                                              \
+        n, offsetof(struct mkt_tx_params, member), sizeof(((struct mkt_tx_params *)0)->member),    \
+            (lo), (hi), (zd), (kind), (unit)                                                       \
+    }
+
+/* In gl.MktParams' order; the limits are the decoder's (decode_set_params). */
+static const struct param_field PARAMS[] = {
+    PARAM("slot_ms", slot_ms, 0, 0, false, PARAM_NUM, "ms"), /* 900000 or 300000 */
+    PARAM("day_ahead_lead_ms", day_ahead_lead_ms, 0, MKT_LEAD_MS_MAX, false, PARAM_NUM, "ms"),
+    PARAM("intraday_lead_ms", intraday_lead_ms, 0, MKT_LEAD_MS_MAX, false, PARAM_NUM, "ms"),
+    PARAM("mechanism", mechanism, 0, 0, false, PARAM_MECHANISM, NULL),
+    PARAM("fee_model", fee_model, 0, 0, false, PARAM_FEE_MODEL, NULL),
+    PARAM("fee_rate", fee_rate_micro_per_kwh, 0, MKT_MAX_PRICE, false, PARAM_NUM, "micro/kWh"),
+    PARAM("price_min", price_min, 0, MKT_MAX_PRICE, false, PARAM_NUM, "micro/kWh"),
+    PARAM("price_max", price_max, 1, MKT_MAX_PRICE, false, PARAM_NUM, "micro/kWh"),
+    PARAM("seller_margin", seller_margin_micro_per_kwh, 0, MKT_MAX_PRICE, false, PARAM_NUM,
+          "micro/kWh"),
+    PARAM("grid_bus", grid_bus, 0, MKT_PARAMS_MAX_BUS - 1, false, PARAM_NUM, NULL),
+    PARAM("metering_window_ms", metering_window_ms, 0, MKT_METERING_WINDOW_MS_MAX, true, PARAM_NUM,
+          "ms"),
+    PARAM("meter_epoch_ms", meter_epoch_ms, 0, MKT_METER_EPOCH_MS_MAX, false, PARAM_NUM, "ms"),
+    PARAM("imbalance_markup_ppm", imbalance_markup_ppm, 0, MKT_IMBALANCE_MARKUP_PPM_MAX, true,
+          PARAM_NUM, "ppm"),
+    PARAM("missing_penalty", missing_penalty_micro, 0, MKT_MISSING_PENALTY_MAX, true, PARAM_NUM,
+          "micro-units"),
+    PARAM("strike_limit", strike_limit, 0, MKT_STRIKE_LIMIT_MAX, true, PARAM_NUM, NULL),
+    PARAM("mu_min_ppm", mu_min_ppm, 0, MKT_MU_PPM_MAX, true, PARAM_NUM, "ppm"),
+    PARAM("mu_max_ppm", mu_max_ppm, 0, MKT_MU_PPM_MAX, true, PARAM_NUM, "ppm"),
+};
+#define NPARAMS (sizeof PARAMS / sizeof PARAMS[0])
+
+static size_t param_index(const char *name)
+{
+    size_t i = 0;
+    while (i < NPARAMS && strcmp(PARAMS[i].name, name) != 0)
+        i++;
+    assert(i < NPARAMS);
+    return i;
+}
+
+static uint64_t param_get(const struct mkt_tx_params *p, const struct param_field *f)
+{
+    const unsigned char *b = (const unsigned char *)p + f->off;
+    if (f->width == sizeof(uint32_t)) {
+        uint32_t v;
+        memcpy(&v, b, sizeof v);
+        return v;
+    }
+    assert(f->width == sizeof(uint64_t));
+    uint64_t v;
+    memcpy(&v, b, sizeof v);
+    return v;
+}
+
+static void param_put(struct mkt_tx_params *p, const struct param_field *f, uint64_t v)
+{
+    unsigned char *b = (unsigned char *)p + f->off;
+    if (f->width == sizeof(uint32_t)) {
+        assert(v <= UINT32_MAX);
+        uint32_t w = (uint32_t)v;
+        memcpy(b, &w, sizeof w);
+    } else {
+        assert(f->width == sizeof(uint64_t));
+        memcpy(b, &v, sizeof v);
+    }
+}
+
+/* The value the chain uses: a settlement field stored as 0 takes its default. */
+static uint64_t param_effective(const struct mkt_tx_params *p, const struct param_field *f)
+{
+    uint64_t v = param_get(p, f);
+    if (v == 0 && f->zero_default) {
+        struct mkt_tx_params d;
+        mkt_params_default(&d);
+        v = param_get(&d, f);
+    }
+    return v;
+}
+
+static const char *mechanism_name(uint64_t m)
+{
+    return m == MKT_MECH_UNIFORM ? "uniform" : m == MKT_MECH_P2P ? "p2p" : "?";
+}
+
+static const char *fee_model_name(uint64_t m)
+{
+    return m == MKT_TX_FEE_UNIFORM    ? "uniform"
+           : m == MKT_TX_FEE_ZONAL    ? "zonal"
+           : m == MKT_TX_FEE_DISTANCE ? "distance"
+                                      : "?";
+}
+
+/* "--day-ahead-lead-ms" for "day_ahead_lead_ms", in a static table. */
+static const char *param_opt(size_t i)
+{
+    static char opts[NPARAMS][40];
+    assert(i < NPARAMS && strlen(PARAMS[i].name) + 3 <= sizeof opts[i]);
+    if (!opts[i][0]) {
+        snprintf(opts[i], sizeof opts[i], "--%s", PARAMS[i].name);
+        for (char *c = opts[i] + 2; *c; c++)
+            if (*c == '_')
+                *c = '-';
+    }
+    return opts[i];
+}
+
+/* The value of PARAMS[i]'s option.  0 or EXIT_USAGE after saying why. */
+static int param_parse(size_t i, const char *s, uint64_t *out)
+{
+    const struct param_field *f = &PARAMS[i];
+    if (f->kind == PARAM_MECHANISM) {
+        *out = strcmp(s, "uniform") == 0 ? MKT_MECH_UNIFORM
+               : strcmp(s, "p2p") == 0   ? MKT_MECH_P2P
+                                         : 0;
+        if (!*out)
+            fprintf(stderr, "gridctl: --mechanism must be uniform or p2p\n");
+        return *out ? 0 : EXIT_USAGE;
+    }
+    if (f->kind == PARAM_FEE_MODEL) {
+        *out = strcmp(s, "uniform") == 0    ? MKT_TX_FEE_UNIFORM
+               : strcmp(s, "zonal") == 0    ? MKT_TX_FEE_ZONAL
+               : strcmp(s, "distance") == 0 ? MKT_TX_FEE_DISTANCE
+                                            : 0;
+        if (!*out)
+            fprintf(stderr, "gridctl: --fee-model must be uniform, zonal or distance\n");
+        return *out ? 0 : EXIT_USAGE;
+    }
+    if (strcmp(f->name, "slot_ms") == 0) {
+        if (parse_u64(s, out) == 0 && (*out == MKT_SLOT_MS_DEFAULT || *out == MKT_SLOT_MS_SHORT))
+            return 0;
+        fprintf(stderr, "gridctl: --slot-ms must be %" PRIu64 " (15 min) or %" PRIu64 " (5 min)\n",
+                MKT_SLOT_MS_DEFAULT, MKT_SLOT_MS_SHORT);
+        return EXIT_USAGE;
+    }
+    int rc = parse_num(param_opt(i), s, f->max, out);
+    if (rc)
+        return rc;
+    if (*out < f->min) {
+        fprintf(stderr, "gridctl: %s must be at least %" PRIu64 "\n", param_opt(i), f->min);
+        return EXIT_USAGE;
+    }
+    if (strcmp(f->name, "meter_epoch_ms") == 0 && *out % MKT_SLOT_MS_DEFAULT != 0) {
+        fprintf(stderr,
+                "gridctl: --meter-epoch-ms must be a multiple of 15 minutes (%" PRIu64 " ms)\n",
+                MKT_SLOT_MS_DEFAULT);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* --fee-matrix "F00,F01;F10,F11": nbus rows of nbus factors, [buyer bus][seller
+ * bus], into matrix and *nbus.  0 or EXIT_USAGE. */
+static int parse_fee_matrix(const char *s, uint32_t matrix[MKT_PARAMS_MAX_BUS * MKT_PARAMS_MAX_BUS],
+                            uint32_t *nbus)
+{
+    uint32_t rows = 0, cols = 0, col = 0;
+    size_t k = 0;
+    for (const char *p = s;;) {
+        char *end;
+        if (*p < '0' || *p > '9' || k >= MKT_PARAMS_MAX_BUS * MKT_PARAMS_MAX_BUS)
+            goto bad;
+        errno = 0;
+        unsigned long v = strtoul(p, &end, 10);
+        if (errno || v > MKT_PARAMS_MAX_FEE_FACTOR)
+            goto bad;
+        matrix[k++] = (uint32_t)v;
+        col++;
+        p = end;
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+        if ((*p != ';' && *p != '\0') || (rows > 0 && col != cols))
+            goto bad;
+        cols = col;
+        col = 0;
+        rows++;
+        if (*p++ == '\0')
+            break;
+    }
+    if (rows != cols || rows > MKT_PARAMS_MAX_BUS)
+        goto bad;
+    *nbus = rows;
+    return 0;
+bad:
+    fprintf(stderr,
+            "gridctl: --fee-matrix must be N rows of N factors (0 to %u), rows separated by ';' "
+            "and factors by ',' (N at most %u), e.g. \"0,10;10,0\"\n",
+            MKT_PARAMS_MAX_FEE_FACTOR, MKT_PARAMS_MAX_BUS);
+    return EXIT_USAGE;
+}
+
+static bool fee_matrix_equal(const struct mkt_tx_params *a, const struct mkt_tx_params *b)
+{
+    if (a->nbus != b->nbus || !a->fee_matrix != !b->fee_matrix)
+        return false;
+    return !a->fee_matrix ||
+           memcmp(a->fee_matrix, b->fee_matrix, (size_t)a->nbus * a->nbus * sizeof(uint32_t)) == 0;
+}
+
+static void params_copy(struct params_state *dst, const struct params_state *src)
+{
+    *dst = *src;
+    if (src->p.fee_matrix)
+        dst->p.fee_matrix = dst->matrix;
+}
+
+/* The parameters proven at h ("mkt/params"; never set: the defaults).  0 or
+ * an exit status. */
+static int params_at(const struct node_lc_client *c, const struct node_lc_header *h,
+                     struct params_state *out /* OUT */)
+{
+    ProtobufCMessage *m;
+    char why[512];
+    memset(out, 0, sizeof *out);
+    mkt_params_default(&out->p);
+    int rc = node_lc_msg_at(c, h, (const uint8_t *)MKT_KEY_PARAMS, sizeof MKT_KEY_PARAMS - 1,
+                            &gl__mkt_params__descriptor, &m, why, sizeof why);
+    if (rc)
+        return lc_fail(rc, "parameters answer", why);
+    if (!m)
+        return 0;
+    const Gl__MktParams *s = (const Gl__MktParams *)m;
+    /* what the chain itself relies on (mkt_params_load refuses the rest as STORE) */
+    if (s->nbus == 0 || s->nbus > MKT_PARAMS_MAX_BUS ||
+        (s->n_fee_matrix != 0 && s->n_fee_matrix != (size_t)s->nbus * s->nbus)) {
+        protobuf_c_message_free_unpacked(m, NULL);
+        fprintf(stderr,
+                "gridctl: the market parameters proven at height %" PRIu64
+                " have an unusable fee matrix; the chain cannot use them either\n",
+                h->height);
+        return EXIT_BAD_INPUT;
+    }
+    struct mkt_tx_params *p = &out->p;
+    out->stored = true;
+    p->slot_ms = s->slot_ms;
+    p->day_ahead_lead_ms = s->day_ahead_lead_ms;
+    p->intraday_lead_ms = s->intraday_lead_ms;
+    p->mechanism = s->mechanism;
+    p->fee_model = s->fee_model;
+    p->fee_rate_micro_per_kwh = s->fee_rate;
+    p->nbus = s->nbus;
+    p->fee_matrix = NULL;
+    if (s->n_fee_matrix) {
+        memcpy(out->matrix, s->fee_matrix, s->n_fee_matrix * sizeof *out->matrix);
+        p->fee_matrix = out->matrix;
+    }
+    p->price_min = s->price_min;
+    p->price_max = s->price_max;
+    p->seller_margin_micro_per_kwh = s->seller_margin;
+    p->grid_bus = s->grid_bus;
+    p->metering_window_ms = s->metering_window_ms;
+    p->meter_epoch_ms = s->meter_epoch_ms;
+    p->imbalance_markup_ppm = s->imbalance_markup_ppm;
+    p->missing_penalty_micro = s->missing_penalty;
+    p->strike_limit = s->strike_limit;
+    p->mu_min_ppm = s->mu_min_ppm;
+    p->mu_max_ppm = s->mu_max_ppm;
+    protobuf_c_message_free_unpacked(m, NULL);
+    return 0;
+}
+
+/* "900000 ms", "uniform", "0 (default: 3)": a field as stored and what it means. */
+static const char *fmt_param(char *b, size_t n, const struct mkt_tx_params *p,
+                             const struct param_field *f)
+{
+    uint64_t v = param_get(p, f), eff = param_effective(p, f);
+    if (f->kind == PARAM_MECHANISM)
+        snprintf(b, n, "%s", mechanism_name(v));
+    else if (f->kind == PARAM_FEE_MODEL)
+        snprintf(b, n, "%s", fee_model_name(v));
+    else if (v != eff)
+        snprintf(b, n, "%" PRIu64 "%s%s (0 stored: the default)", eff, f->unit ? " " : "",
+                 f->unit ? f->unit : "");
+    else
+        snprintf(b, n, "%" PRIu64 "%s%s", v, f->unit ? " " : "", f->unit ? f->unit : "");
+    return b;
+}
+
+/* "0,10;10,0", or "none"; n of FEE_MATRIX_TEXT_BYTES holds any matrix. */
+#define FEE_MATRIX_TEXT_BYTES (MKT_PARAMS_MAX_BUS * MKT_PARAMS_MAX_BUS * 6u + 8u)
+static const char *fmt_fee_matrix(char *b, size_t n, const struct mkt_tx_params *p)
+{
+    size_t len = 0;
+    if (!p->fee_matrix) {
+        snprintf(b, n, "none");
+        return b;
+    }
+    b[0] = '\0';
+    for (uint32_t i = 0; i < p->nbus * p->nbus && len < n; i++) {
+        int w = snprintf(b + len, n - len, "%s%" PRIu32,
+                         i == 0        ? ""
+                         : i % p->nbus ? ","
+                                       : ";",
+                         p->fee_matrix[i]);
+        len += w > 0 ? (size_t)w : 0;
+    }
+    return b;
+}
+
+static json_t *params_json(const struct params_state *st)
+{
+    json_t *j = json_object(), *defaulted = json_array(), *mx = json_array();
+    if (!j || !defaulted || !mx) {
+        json_decref(j);
+        json_decref(defaulted);
+        json_decref(mx);
+        return NULL;
+    }
+    json_object_set_new(j, "stored", json_boolean(st->stored));
+    for (size_t i = 0; i < NPARAMS; i++) {
+        const struct param_field *f = &PARAMS[i];
+        uint64_t v = param_get(&st->p, f), eff = param_effective(&st->p, f);
+        if (f->kind == PARAM_MECHANISM)
+            json_object_set_new(j, f->name, json_string(mechanism_name(v)));
+        else if (f->kind == PARAM_FEE_MODEL)
+            json_object_set_new(j, f->name, json_string(fee_model_name(v)));
+        else
+            json_object_set_new(j, f->name, ju(eff));
+        if (v != eff)
+            json_array_append_new(defaulted, json_string(f->name));
+        if (strcmp(f->name, "fee_rate") == 0) { /* nbus and the matrix, in gl.MktParams' order */
+            json_object_set_new(j, "nbus", ju(st->p.nbus));
+            for (uint32_t r = 0; st->p.fee_matrix && r < st->p.nbus; r++) {
+                json_t *row = json_array();
+                for (uint32_t k = 0; row && k < st->p.nbus; k++)
+                    json_array_append_new(row, ju(st->p.fee_matrix[r * st->p.nbus + k]));
+                json_array_append_new(mx, row);
+            }
+            json_object_set_new(j, "fee_matrix", mx);
+        }
+    }
+    json_object_set_new(j, "defaulted", defaulted);
+    return j;
+}
+
+static void print_params(const struct params_state *st)
+{
+    char v[FEE_MATRIX_TEXT_BYTES];
+    if (st->stored)
+        printf("market parameters (set on chain)\n");
+    else
+        printf("market parameters: never set, the defaults apply (proven absent)\n");
+    for (size_t i = 0; i < NPARAMS; i++) {
+        printf("  %-21s %s\n", PARAMS[i].name, fmt_param(v, sizeof v, &st->p, &PARAMS[i]));
+        if (strcmp(PARAMS[i].name, "fee_rate") == 0) {
+            printf("  %-21s %" PRIu32 "\n", "nbus", st->p.nbus);
+            printf("  %-21s %s\n", "fee_matrix", fmt_fee_matrix(v, sizeof v, &st->p));
+        }
+    }
+}
+
+/* Read the parameters at the newest certified header and print them. */
+static int show_params(struct rpc_opts *o, bool verify, bool as_json)
+{
+    struct node_lc_client c = lc_client(o, verify);
+    struct node_lc_header h;
+    struct params_state st;
+    char why[512];
+    int rc = node_lc_head(&c, &h, why, sizeof why);
+    if (rc)
+        return lc_fail(rc, "header", why);
+    if ((rc = params_at(&c, &h, &st)))
+        return rc;
+    if (as_json) {
+        json_t *j = params_json(&st);
+        if (j)
+            json_provenance(j, verify, &h);
+        return print_json(j);
+    }
+    print_params(&st);
+    print_provenance(o, verify, &h);
+    return 0;
+}
+
+static void usage_params_show(FILE *f)
+{
+    fprintf(f, "usage: gridctl params show --genesis FILE [--rpc URL] [--no-verify] [--json]\n"
+               "\n"
+               "The market's parameters (\"mkt/params\": gl.MktParams), verified as `gridctl\n"
+               "balance` verifies: slot length, gates, mechanism, fees, price band, seller\n"
+               "margin, and settlement (metering window, meter epoch, imbalance markup,\n"
+               "missing-reading penalty, strike limit, subsidy bounds).  A settlement field\n"
+               "stored as 0 means its default and is shown as the default, marked so; when\n"
+               "the operator never set any, their absence is proven and the defaults shown.\n"
+               "\n"
+               "exit status: 0 shown, 1 no answer or bad input, 2 usage error,\n"
+               "3 verification failed.\n");
+}
+
+static void usage_params_set(FILE *f)
+{
+    fprintf(f,
+            "usage: gridctl params set --key OPERATOR_KEY [FIELD OPTIONS] --genesis FILE\n"
+            "           [--rpc URL] [--no-verify] [--wait] [--timeout SECONDS] [--json]\n"
+            "\n"
+            "Change market parameters (MKT_TX_SET_PARAMS, signed here by the operator's key).\n"
+            "The transaction carries every parameter, so the current ones are read first,\n"
+            "verified (\"mkt/params\" as `gridctl params show` reads it), and only the fields\n"
+            "given here change: one option changes one thing.  Each change is printed on\n"
+            "stderr (\"FIELD: OLD -> NEW\"); when none changes nothing is sent (exit 0).  A\n"
+            "change committed by someone else between the read and this transaction is\n"
+            "overwritten.  With --wait: the commit, then the parameters as `params show`.\n"
+            "\n"
+            "--slot-ms 900000|300000       the market's slot length (15 or 5 min)\n"
+            "--day-ahead-lead-ms MS        day-ahead gate: the slot's UTC day start - MS\n"
+            "--intraday-lead-ms MS         intraday gate: the slot's start - MS\n"
+            "                              (both at most %" PRIu64 ")\n"
+            "--mechanism uniform|p2p       uniform-price auction or P2P with grid fees\n"
+            "--fee-model uniform|zonal|distance   P2P grid fees; zonal and distance need a\n"
+            "                              matrix; uniform drops it\n"
+            "--fee-rate MICRO_PER_KWH      the fee rate (times a matrix factor when zonal)\n"
+            "--fee-matrix \"F,F;F,F\"        N rows of N factors [buyer bus][seller bus]\n"
+            "                              (0 to %u; N, the buses, at most %u)\n"
+            "--price-min P, --price-max P  the band of limit prices (micro/kWh)\n"
+            "--seller-margin P             micro/kWh locked on sell orders\n"
+            "--grid-bus N                  where the grid connects (P2P), below the buses\n"
+            "--metering-window-ms MS       readings accepted until slot end + MS\n"
+            "--meter-epoch-ms MS           meter slot 0 starts here (multiple of 15 min)\n"
+            "--imbalance-markup-ppm N      imbalance prices N ppm worse than the tariff\n"
+            "--missing-penalty MICRO       per participant and slot with a missing reading\n"
+            "--strike-limit N              strikes at which a participant is suspended\n"
+            "--mu-min-ppm N, --mu-max-ppm N   bounds of the renewable subsidy factor\n"
+            "(settlement fields: 0 means the chain's default)\n"
+            "\n"
+            "--genesis FILE is required (what is signed depends on what is read), unless\n"
+            "--no-verify believes the node for the current parameters and the nonce.\n"
+            "\n"
+            "exit status: 0 submitted (with --wait: committed and OK) or nothing to change,\n"
+            "1 refused by the node, failed in its block (NOT_OPERATOR) or timed out, or a\n"
+            "combination the chain refuses, 2 usage error, 3 verification failed.\n",
+            MKT_LEAD_MS_MAX, MKT_PARAMS_MAX_FEE_FACTOR, MKT_PARAMS_MAX_BUS);
+}
+
+static int cmd_params_show(int argc, char **argv)
+{
+    struct rpc_opts o;
+    bool no_verify = false, as_json = false;
+    memset(&o, 0, sizeof o);
+    const struct opt opts[] = {OPT_RPC(o), OPT_F("--no-verify", &no_verify),
+                               OPT_F("--json", &as_json), OPT_END};
+    int rc = parse_opts("params show", argc, argv, opts, usage_params_show);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    if ((rc = need_genesis("params show", &o, no_verify)) || (rc = rpc_opts_finish(&o)))
+        return rc;
+    return show_params(&o, !no_verify, as_json);
+}
+
+/* What the chain's decoder refuses in a combination of fields (one field's
+ * own range is checked as it is parsed).  0 or EXIT_BAD_INPUT after saying
+ * why. */
+static int params_check(const struct params_state *st)
+{
+    const struct mkt_tx_params *p = &st->p;
+    const char *why = NULL;
+    if (p->fee_model != MKT_TX_FEE_UNIFORM && !p->fee_matrix)
+        why = "a zonal or distance fee model needs a fee matrix (--fee-matrix)";
+    else if (p->grid_bus >= p->nbus)
+        why = "the grid bus must be one of the buses (below nbus)";
+    else if (p->price_min > p->price_max)
+        why = "price_min is above price_max";
+    else if (param_effective(p, &PARAMS[param_index("mu_min_ppm")]) >
+             param_effective(p, &PARAMS[param_index("mu_max_ppm")]))
+        why = "mu_min_ppm is above mu_max_ppm";
+    for (uint32_t i = 0; !why && p->fee_matrix && i < p->nbus * p->nbus; i++)
+        if ((__int128)p->fee_matrix[i] * p->fee_rate_micro_per_kwh > MKT_MAX_PRICE)
+            why = "a fee (matrix factor x fee rate) is above the highest price";
+    if (!why)
+        return 0;
+    fprintf(stderr, "gridctl: params set: refused here, the chain would refuse it too: %s\n", why);
+    return EXIT_BAD_INPUT;
+}
+
+static int cmd_params_set(int argc, char **argv)
+{
+    struct rpc_opts o;
+    const char *key = NULL, *timeout_s = NULL, *matrix_s = NULL, *vals[NPARAMS];
+    bool wait = false, no_verify = false, as_json = false;
+    struct opt opts[NPARAMS + 16];
+    size_t n = 0;
+    memset(&o, 0, sizeof o);
+    memset(vals, 0, sizeof vals);
+    opts[n++] = (struct opt)OPT_V("--rpc", &o.rpc);
+    opts[n++] = (struct opt)OPT_V("--genesis", &o.genesis);
+    opts[n++] = (struct opt)OPT_V("--key", &key);
+    opts[n++] = (struct opt)OPT_V("--timeout", &timeout_s);
+    opts[n++] = (struct opt)OPT_V("--fee-matrix", &matrix_s);
+    opts[n++] = (struct opt)OPT_F("--wait", &wait);
+    opts[n++] = (struct opt)OPT_F("--no-verify", &no_verify);
+    opts[n++] = (struct opt)OPT_F("--json", &as_json);
+    for (size_t i = 0; i < NPARAMS; i++)
+        opts[n++] = (struct opt)OPT_V(param_opt(i), &vals[i]);
+    opts[n++] = (struct opt)OPT_END;
+    assert(n <= sizeof opts / sizeof opts[0]);
+    int rc = parse_opts("params set", argc, argv, opts, usage_params_set);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    uint64_t v[NPARAMS], timeout, height;
+    bool any = matrix_s != NULL;
+    for (size_t i = 0; i < NPARAMS; i++)
+        if (vals[i]) {
+            if ((rc = param_parse(i, vals[i], &v[i])))
+                return rc;
+            any = true;
+        }
+    if (!key || !any) {
+        fprintf(stderr, "gridctl: params set needs --key and at least one field to change\n");
+        usage_params_set(stderr);
+        return EXIT_USAGE;
+    }
+    struct params_state cur, next;
+    uint32_t matrix[MKT_PARAMS_MAX_BUS * MKT_PARAMS_MAX_BUS], nbus = 0;
+    if (matrix_s && (rc = parse_fee_matrix(matrix_s, matrix, &nbus)))
+        return rc;
+    if ((rc = parse_timeout(timeout_s, &timeout)) ||
+        (rc = need_genesis("params set", &o, no_verify)) || (rc = rpc_opts_finish(&o)))
+        return rc;
+    uint8_t pk[CHAIN_PK_BYTES], sk[CHAIN_SK_BYTES], hash[CHAIN_HASH_BYTES], *payload;
+    size_t plen;
+    if (key_read(key, pk, sk) != 0)
+        return EXIT_BAD_INPUT;
+    struct node_lc_client c = lc_client(&o, !no_verify);
+    struct node_lc_header h;
+    char a[FEE_MATRIX_TEXT_BYTES], b[FEE_MATRIX_TEXT_BYTES];
+    char why[512];
+    if ((rc = node_lc_head(&c, &h, why, sizeof why))) {
+        rc = lc_fail(rc, "header", why);
+        goto done;
+    }
+    if ((rc = params_at(&c, &h, &cur)))
+        goto done;
+    /* next: what is stored, with the fields given here */
+    params_copy(&next, &cur);
+    for (size_t i = 0; i < NPARAMS; i++)
+        if (vals[i])
+            param_put(&next.p, &PARAMS[i], v[i]);
+    if (matrix_s) {
+        memcpy(next.matrix, matrix, sizeof matrix);
+        next.p.nbus = nbus;
+        next.p.fee_matrix = next.matrix;
+    } else if (vals[param_index("fee_model")] && next.p.fee_model == MKT_TX_FEE_UNIFORM) {
+        next.p.fee_matrix = NULL; /* the uniform model has no matrix */
+    }
+    if ((rc = params_check(&next)))
+        goto done;
+    bool changed = false;
+    for (size_t i = 0; i < NPARAMS; i++)
+        if (param_get(&cur.p, &PARAMS[i]) != param_get(&next.p, &PARAMS[i])) {
+            fprintf(stderr, "gridctl: %s: %s -> %s\n", PARAMS[i].name,
+                    fmt_param(a, sizeof a, &cur.p, &PARAMS[i]),
+                    fmt_param(b, sizeof b, &next.p, &PARAMS[i]));
+            changed = true;
+        }
+    if (cur.p.nbus != next.p.nbus)
+        fprintf(stderr, "gridctl: nbus: %" PRIu32 " -> %" PRIu32 "\n", cur.p.nbus, next.p.nbus);
+    if (!fee_matrix_equal(&cur.p, &next.p)) {
+        fprintf(stderr, "gridctl: fee_matrix: %s -> %s\n", fmt_fee_matrix(a, sizeof a, &cur.p),
+                fmt_fee_matrix(b, sizeof b, &next.p));
+        changed = true;
+    }
+    if (!changed) {
+        fprintf(stderr,
+                "gridctl: params set: nothing to change (the parameters at height %" PRIu64
+                " already have these values); nothing sent\n",
+                h.height);
+        rc = 0;
+        goto done;
+    }
+    if (mkt_payload_set_params(&next.p, &payload, &plen) != CHAIN_ERR_OK) {
+        fprintf(stderr, "gridctl: cannot build the parameters change\n");
+        rc = EXIT_BAD_INPUT;
+        goto done;
+    }
+    rc = sign_submit(&o, pk, sk, GL__MKT_TX_TYPE__MKT_TX_SET_PARAMS, payload, plen,
+                     "parameters change", wait, timeout, hash, &height);
+    if (!rc && wait)
+        rc = show_params(&o, o.have_trust, as_json);
+done:
+    sodium_memzero(sk, sizeof sk);
+    return rc;
+}
+
+static const struct command PARAMS_COMMANDS[] = {
+    {"show", "the market's parameters, verified", cmd_params_show},
+    {"set", "operator: change market parameters, the others as they are (signed here)",
+     cmd_params_set},
+    {NULL, NULL, NULL},
+};
+
+static void usage_params(FILE *f)
+{
+    fprintf(f, "usage: gridctl params <command> [--help]\n");
+    list_commands(f, PARAMS_COMMANDS);
+}
+
+static int cmd_params(int argc, char **argv)
+{
+    return dispatch("gridctl params", PARAMS_COMMANDS, usage_params, argc - 1, argv + 1);
+}
+
+/* ---- gridctl tariff: the grid's prices per slot (shadow centre) ---- */
+
+/* A week of quarter hours: what one `tariff post` or `tariff show` spans at
+ * most (tariffs are posted at most MKT_HORIZON_MS_MAX ahead). */
+#define GRIDCTL_TARIFF_MAX_SLOTS 672u
+
+/* --count N (default 1).  0 or EXIT_USAGE. */
+static int parse_count(const char *s, uint64_t *out)
+{
+    *out = 1;
+    if (s && (parse_num("--count", s, GRIDCTL_TARIFF_MAX_SLOTS, out) || *out == 0)) {
+        fprintf(stderr, "gridctl: --count must be from 1 to %u\n", GRIDCTL_TARIFF_MAX_SLOTS);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* The market's slot length at h (params_at), and that slot .. slot + (count
+ * - 1) slots are slot starts.  0 or an exit status. */
+static int tariff_slots(const struct node_lc_client *c, const struct node_lc_header *h,
+                        uint64_t slot, uint64_t count, uint64_t *slot_ms)
+{
+    struct params_state st;
+    int rc = params_at(c, h, &st);
+    if (rc)
+        return rc;
+    *slot_ms = st.p.slot_ms;
+    if (*slot_ms == 0 || slot % *slot_ms != 0) {
+        fprintf(stderr,
+                "gridctl: --slot-start-ms %" PRIu64 " is not a slot start: the market's slots are "
+                "%" PRIu64 " ms long (parameters at height %" PRIu64 ")\n",
+                slot, *slot_ms, h->height);
+        return EXIT_BAD_INPUT;
+    }
+    if (slot > (uint64_t)INT64_MAX - (count - 1) * *slot_ms) {
+        fprintf(stderr, "gridctl: --slot-start-ms plus --count slots is beyond the last time\n");
+        return EXIT_BAD_INPUT;
+    }
+    return 0;
+}
+
+/* Read the tariffs of count slots from slot under one certified header and
+ * print them.  0 (also for slots without one: proven absent) or an exit
+ * status. */
+static int show_tariffs(struct rpc_opts *o, bool verify, uint32_t commodity, uint64_t slot,
+                        uint64_t count, bool as_json)
+{
+    struct node_lc_client c = lc_client(o, verify);
+    struct node_lc_header h;
+    uint64_t slot_ms = 0;
+    char why[512], t[64];
+    int rc = node_lc_head(&c, &h, why, sizeof why);
+    if (rc)
+        return lc_fail(rc, "header", why);
+    if ((rc = tariff_slots(&c, &h, slot, count, &slot_ms)))
+        return rc;
+    json_t *arr = json_array();
+    if (!arr)
+        return print_json(NULL);
+    if (!as_json) {
+        printf("%s tariffs of %" PRIu64 " slot%s of %" PRIu64 " min from %s\n",
+               commodity_name(commodity), count, count == 1 ? "" : "s", slot_ms / 60000,
+               fmt_utc(t, sizeof t, slot));
+        printf("%-23s %-14s %10s %10s %s\n", "slot", "slot_start_ms", "retail", "feed_in",
+               "posted by (the grid's account)");
+    }
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t s = slot + i * slot_ms;
+        uint8_t key[MKT_KEY_TARIFF_BYTES];
+        ProtobufCMessage *m;
+        mkt_key_tariff(key, commodity, s);
+        if ((rc = node_lc_msg_at(&c, &h, key, sizeof key, &gl__mkt_tariff_state__descriptor, &m,
+                                 why, sizeof why))) {
+            json_decref(arr);
+            return lc_fail(rc, "tariff answer", why);
+        }
+        const Gl__MktTariffState *ts = (const Gl__MktTariffState *)m;
+        char acct[2 * CHAIN_PK_BYTES + 1] = "?";
+        if (ts && ts->grid_account.len == CHAIN_PK_BYTES)
+            chain_hex(acct, ts->grid_account.data, CHAIN_PK_BYTES);
+        if (as_json) {
+            json_t *j =
+                json_pack("{s:I, s:b}", "slot_start_ms", (json_int_t)s, "posted", ts != NULL);
+            if (j && ts) {
+                json_object_set_new(j, "retail", ju(ts->retail));
+                json_object_set_new(j, "feed_in", ju(ts->feed_in));
+                json_object_set_new(j, "grid_account", json_string(acct));
+            }
+            json_array_append_new(arr, j);
+        } else if (ts) {
+            printf("%-23s %-14" PRIu64 " %10" PRIu64 " %10" PRIu64 " %s\n", fmt_utc(t, sizeof t, s),
+                   s, ts->retail, ts->feed_in, acct);
+        } else {
+            printf("%-23s %-14" PRIu64 " none posted (proven absent)\n", fmt_utc(t, sizeof t, s),
+                   s);
+        }
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+    if (as_json) {
+        json_t *j = json_pack("{s:s, s:I, s:o}", "commodity", commodity_name(commodity), "slot_ms",
+                              (json_int_t)slot_ms, "tariffs", arr);
+        if (j)
+            json_provenance(j, verify, &h);
+        return print_json(j);
+    }
+    json_decref(arr);
+    printf("prices in micro-units per kWh (1 token = 1000000); without a tariff the book clears "
+           "without the grid\n");
+    print_provenance(o, verify, &h);
+    return 0;
+}
+
+static void usage_tariff_post(FILE *f)
+{
+    fprintf(f,
+            "usage: gridctl tariff post --key SHADOW_KEY --slot-start-ms T [--count N]\n"
+            "           --retail MICRO_PER_KWH --feed-in MICRO_PER_KWH\n"
+            "           [--commodity electricity|heat] [--rpc URL] [--genesis FILE] [--wait]\n"
+            "           [--timeout SECONDS] [--json]\n"
+            "\n"
+            "Post the grid's tariff (MKT_TX_POST_TARIFF, signed here by the shadow centre's\n"
+            "key) for N consecutive slots from T (N of the market's slot length, read from its\n"
+            "parameters; default 1, at most %u): the grid sells without limit at the retail\n"
+            "price and buys at the feed-in price.  One transaction per slot, signed with\n"
+            "consecutive nonces (read as `gridctl transfer` reads it) and submitted at once;\n"
+            "prints their hashes in slot order.  The slot length is verified with --genesis,\n"
+            "else taken from the node.  A slot's tariff can be posted until its intraday\n"
+            "gate; posting again replaces it.  With --wait: each commit, then the tariffs as\n"
+            "`gridctl tariff show` prints them.\n"
+            "\n"
+            "--slot-start-ms T   the first slot's start (ms since 1970, UTC; a slot start)\n"
+            "--retail P          micro-units per kWh (at most %" PRId64 ")\n"
+            "--feed-in P         micro-units per kWh, at most the retail price\n"
+            "\n"
+            "exit status: 0 submitted (with --wait: committed and OK), 1 refused by the node,\n"
+            "failed in its block (NOT_SHADOW_CENTRE, GATE_CLOSED, BOOK_CLEARED,\n"
+            "SLOT_BEYOND_HORIZON) or timed out, 2 usage error, 3 verification failed.\n",
+            GRIDCTL_TARIFF_MAX_SLOTS, MKT_MAX_PRICE);
+}
+
+static void usage_tariff_show(FILE *f)
+{
+    fprintf(f, "usage: gridctl tariff show --slot-start-ms T [--count N]\n"
+               "           [--commodity electricity|heat] --genesis FILE [--rpc URL]\n"
+               "           [--no-verify] [--json]\n"
+               "\n"
+               "The grid's tariff of N consecutive slots from T (\"mkt/t/\" commodity slot:\n"
+               "gl.MktTariffState: retail and feed-in price and the account that posted it),\n"
+               "all verified under one certified header as `gridctl balance` verifies, with\n"
+               "the slot length from the market's parameters under the same header.  A slot\n"
+               "without a tariff is proven absent and said so.\n"
+               "\n"
+               "exit status: 0 shown (also: none posted, proven), 1 no answer or bad input\n"
+               "(T not a slot start), 2 usage error, 3 verification failed.\n");
+}
+
+static int cmd_tariff_post(int argc, char **argv)
+{
+    struct rpc_opts o;
+    const char *key = NULL, *slot_s = NULL, *count_s = NULL, *retail_s = NULL, *feed_s = NULL;
+    const char *commodity_s = NULL, *timeout_s = NULL;
+    bool wait = false, as_json = false;
+    memset(&o, 0, sizeof o);
+    const struct opt opts[] = {OPT_RPC(o),
+                               OPT_V("--key", &key),
+                               OPT_V("--slot-start-ms", &slot_s),
+                               OPT_V("--count", &count_s),
+                               OPT_V("--retail", &retail_s),
+                               OPT_V("--feed-in", &feed_s),
+                               OPT_V("--commodity", &commodity_s),
+                               OPT_V("--timeout", &timeout_s),
+                               OPT_F("--wait", &wait),
+                               OPT_F("--json", &as_json),
+                               OPT_END};
+    int rc = parse_opts("tariff post", argc, argv, opts, usage_tariff_post);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    if (!key || !slot_s || !retail_s || !feed_s) {
+        fprintf(stderr, "gridctl: tariff post needs --key, --slot-start-ms, --retail and "
+                        "--feed-in\n");
+        usage_tariff_post(stderr);
+        return EXIT_USAGE;
+    }
+    uint32_t commodity;
+    uint64_t slot, count, retail, feed_in, timeout;
+    if ((rc = parse_num("--slot-start-ms", slot_s, (uint64_t)INT64_MAX, &slot)) ||
+        (rc = parse_count(count_s, &count)) ||
+        (rc = parse_num("--retail", retail_s, (uint64_t)MKT_MAX_PRICE, &retail)) ||
+        (rc = parse_num("--feed-in", feed_s, (uint64_t)MKT_MAX_PRICE, &feed_in)) ||
+        (rc = parse_commodity(commodity_s, &commodity)) ||
+        (rc = parse_timeout(timeout_s, &timeout)))
+        return rc;
+    if (slot == 0 || feed_in > retail) {
+        fprintf(stderr, "gridctl: %s\n",
+                slot == 0 ? "--slot-start-ms must be a slot's start, not 0"
+                          : "--feed-in may not exceed --retail (the grid would buy dearer than "
+                            "it sells)");
+        return EXIT_USAGE;
+    }
+    if ((rc = rpc_opts_finish(&o)))
+        return rc;
+    uint8_t pk[CHAIN_PK_BYTES], sk[CHAIN_SK_BYTES], *hashes = NULL;
+    char chain_id[CHAIN_CHAIN_ID_MAX_BYTES + 1], why[512], hex[2 * CHAIN_HASH_BYTES + 1];
+    uint64_t nonce, slot_ms, height, sent = 0;
+    if (key_read(key, pk, sk) != 0)
+        return EXIT_BAD_INPUT;
+    struct node_lc_client c = lc_client(&o, o.have_trust);
+    struct node_lc_header h;
+    if ((rc = node_lc_head(&c, &h, why, sizeof why))) {
+        rc = lc_fail(rc, "header", why);
+        goto done;
+    }
+    if ((rc = tariff_slots(&c, &h, slot, count, &slot_ms)) ||
+        (rc = chain_and_nonce(&o, pk, chain_id, &nonce)))
+        goto done;
+    if (!o.have_trust)
+        fprintf(stderr,
+                "gridctl: note: slot length %" PRIu64
+                " ms taken from the node unverified (pass --genesis to verify)\n",
+                slot_ms);
+    if (!(hashes = malloc(count * CHAIN_HASH_BYTES))) {
+        fprintf(stderr, "gridctl: out of memory\n");
+        rc = EXIT_BAD_INPUT;
+        goto done;
+    }
+    for (; sent < count; sent++) {
+        uint8_t *payload;
+        size_t plen;
+        if (mkt_payload_post_tariff(commodity, slot + sent * slot_ms, retail, feed_in, &payload,
+                                    &plen) != CHAIN_ERR_OK) {
+            fprintf(stderr, "gridctl: cannot build the tariff\n");
+            rc = EXIT_BAD_INPUT;
+            break;
+        }
+        if ((rc = submit_signed(&o, chain_id, nonce + sent, pk, sk,
+                                GL__MKT_TX_TYPE__MKT_TX_POST_TARIFF, payload, plen,
+                                hashes + sent * CHAIN_HASH_BYTES)))
+            break;
+    }
+    if (rc && sent)
+        fprintf(stderr,
+                "gridctl: the tariffs of the first %" PRIu64 " of %" PRIu64
+                " slots were submitted, the others not\n",
+                sent, count);
+    for (uint64_t i = 0; !rc && wait && i < count; i++) {
+        chain_hex(hex, hashes + i * CHAIN_HASH_BYTES, CHAIN_HASH_BYTES);
+        rc = wait_commit(&o, hex, "tariff", timeout, &height);
+    }
+    if (!rc && wait)
+        rc = show_tariffs(&o, o.have_trust, commodity, slot, count, as_json);
+done:
+    sodium_memzero(sk, sizeof sk);
+    free(hashes);
+    return rc;
+}
+
+static int cmd_tariff_show(int argc, char **argv)
+{
+    struct rpc_opts o;
+    const char *slot_s = NULL, *count_s = NULL, *commodity_s = NULL;
+    bool no_verify = false, as_json = false;
+    memset(&o, 0, sizeof o);
+    const struct opt opts[] = {OPT_RPC(o),
+                               OPT_V("--slot-start-ms", &slot_s),
+                               OPT_V("--count", &count_s),
+                               OPT_V("--commodity", &commodity_s),
+                               OPT_F("--no-verify", &no_verify),
+                               OPT_F("--json", &as_json),
+                               OPT_END};
+    int rc = parse_opts("tariff show", argc, argv, opts, usage_tariff_show);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    uint32_t commodity;
+    uint64_t slot, count;
+    if (!slot_s) {
+        fprintf(stderr, "gridctl: tariff show needs --slot-start-ms T\n");
+        usage_tariff_show(stderr);
+        return EXIT_USAGE;
+    }
+    if ((rc = parse_num("--slot-start-ms", slot_s, (uint64_t)INT64_MAX, &slot)) ||
+        (rc = parse_count(count_s, &count)) || (rc = parse_commodity(commodity_s, &commodity)) ||
+        (rc = need_genesis("tariff show", &o, no_verify)) || (rc = rpc_opts_finish(&o)))
+        return rc;
+    return show_tariffs(&o, !no_verify, commodity, slot, count, as_json);
+}
+
+static const struct command TARIFF_COMMANDS[] = {
+    {"post", "shadow centre: post the grid's prices for slots (signed here)", cmd_tariff_post},
+    {"show", "the grid's prices for slots, verified", cmd_tariff_show},
+    {NULL, NULL, NULL},
+};
+
+static void usage_tariff(FILE *f)
+{
+    fprintf(f, "usage: gridctl tariff <command> [--help]\n");
+    list_commands(f, TARIFF_COMMANDS);
+}
+
+static int cmd_tariff(int argc, char **argv)
+{
+    return dispatch("gridctl tariff", TARIFF_COMMANDS, usage_tariff, argc - 1, argv + 1);
+}
+
+/* ---- gridctl market close: the operator clears a book before its gate ---- */
+
+static void usage_market_close(FILE *f)
+{
+    fprintf(f, "usage: gridctl market close --key OPERATOR_KEY --slot-start-ms T\n"
+               "           [--commodity electricity|heat] [--market day-ahead|intraday]\n"
+               "           [--rpc URL] [--genesis FILE] [--wait] [--timeout SECONDS] [--json]\n"
+               "\n"
+               "Close and clear one book now, before its gate (MKT_TX_CLEAR, signed here by the\n"
+               "operator's key): the chain clears it in that block with its own clearing core\n"
+               "and stores the result, as it would at the gate.  An empty book is closed with\n"
+               "an empty result; an intraday book only after its day-ahead book.  Prints the\n"
+               "transaction hash (the nonce read as `gridctl transfer` reads it); with --wait,\n"
+               "the commit and then the result as `gridctl results` prints it (verified with\n"
+               "--genesis).  `gridctl market clear` is the offline clearing of a JSON book.\n"
+               "\n"
+               "exit status: 0 submitted (with --wait: committed and OK), 1 refused by the node,\n"
+               "failed in its block (NOT_OPERATOR, SLOT_MISALIGNED, BOOK_CLEARED,\n"
+               "DAY_AHEAD_NOT_CLEARED) or timed out, 2 usage error, 3 verification failed.\n");
+}
+
+static int cmd_market_close(int argc, char **argv)
+{
+    struct rpc_opts o;
+    const char *key = NULL, *slot_s = NULL, *commodity_s = NULL, *market_s = NULL;
+    const char *timeout_s = NULL;
+    bool wait = false, as_json = false;
+    memset(&o, 0, sizeof o);
+    const struct opt opts[] = {OPT_RPC(o),
+                               OPT_V("--key", &key),
+                               OPT_V("--slot-start-ms", &slot_s),
+                               OPT_V("--commodity", &commodity_s),
+                               OPT_V("--market", &market_s),
+                               OPT_V("--timeout", &timeout_s),
+                               OPT_F("--wait", &wait),
+                               OPT_F("--json", &as_json),
+                               OPT_END};
+    int rc = parse_opts("market close", argc, argv, opts, usage_market_close);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    if (!key || !slot_s) {
+        fprintf(stderr, "gridctl: market close needs --key and --slot-start-ms\n");
+        usage_market_close(stderr);
+        return EXIT_USAGE;
+    }
+    uint32_t commodity, market;
+    uint64_t slot, timeout, height;
+    if ((rc = parse_num("--slot-start-ms", slot_s, (uint64_t)INT64_MAX, &slot)) ||
+        (rc = parse_commodity(commodity_s, &commodity)) || (rc = parse_market(market_s, &market)) ||
+        (rc = parse_timeout(timeout_s, &timeout)) || (rc = rpc_opts_finish(&o)))
+        return rc;
+    uint8_t pk[CHAIN_PK_BYTES], sk[CHAIN_SK_BYTES], hash[CHAIN_HASH_BYTES], *payload;
+    size_t plen;
+    if (key_read(key, pk, sk) != 0)
+        return EXIT_BAD_INPUT;
+    if (mkt_payload_clear(commodity, market, slot, &payload, &plen) != CHAIN_ERR_OK) {
+        sodium_memzero(sk, sizeof sk);
+        fprintf(stderr, "gridctl: cannot build the clearing\n");
+        return EXIT_BAD_INPUT;
+    }
+    rc = sign_submit(&o, pk, sk, GL__MKT_TX_TYPE__MKT_TX_CLEAR, payload, plen, "clearing", wait,
+                     timeout, hash, &height);
+    sodium_memzero(sk, sizeof sk);
+    if (rc || !wait)
+        return rc;
+    return show_result(&o, o.have_trust, commodity, market, slot, NULL, as_json);
+}
+
+/* ---- gridctl market ---- */
+
+static const struct command MARKET_COMMANDS[] = {
+    {"clear", "clear one book (JSON on stdin) with the chain's clearing core", cmd_market_clear},
+    {"close", "operator: close and clear a book on the chain now (signed here)", cmd_market_close},
+    {NULL, NULL, NULL},
+};
+
+static void usage_market(FILE *f)
+{
+    fprintf(f, "usage: gridctl market <command> [--help]\n");
+    list_commands(f, MARKET_COMMANDS);
+}
+
+static int cmd_market(int argc, char **argv)
+{
+    return dispatch("gridctl market", MARKET_COMMANDS, usage_market, argc - 1, argv + 1);
 }
 
 /* ---- gridctl recharge (the shadow-centre API, rpc/README.md) ---- */
@@ -2518,7 +3543,9 @@ static const struct command COMMANDS[] = {
     {"orders", "the open orders of a book, each verified (completeness not proven)", cmd_orders},
     {"results", "a book's clearing result and an order's fill, verified", cmd_results},
     {"bill", "a participant's bill of one UTC day, verified", cmd_bill},
-    {"market", "the energy market: clear a book", cmd_market},
+    {"params", "the market's parameters: show, verified; set (operator)", cmd_params},
+    {"tariff", "the grid's prices per slot: post (shadow centre); show, verified", cmd_tariff},
+    {"market", "clear a JSON book offline; close a book on the chain (operator)", cmd_market},
     {"recharge", "shadow centre: mint against a bank transfer (signed, idempotent by bank ref)",
      cmd_recharge},
     {NULL, NULL, NULL},

@@ -13,7 +13,15 @@ which prints its id and the verified order; `order show`, `orders` and
 `order cancel --wait` releases the lock; `bill` for a day without a settled
 slot proves that there is no bill.  Through a proxy that changes the value,
 the proof, or the key asked for, `order show`, `bill`, `results` and `orders`
-are REFUSED with exit 3 and the reason's name.  Usage errors exit 2."""
+are REFUSED with exit 3 and the reason's name.  Usage errors exit 2.
+
+The operator's and shadow centre's commands: `params set` changes exactly
+the one field it is given (`params show --json` before and after differ in
+it alone) and sends nothing when it would change nothing; `tariff post
+--count 2` posts two consecutive slots, which `tariff show` proves, and the
+slot after them proven absent; `market close --wait` clears a book before
+its gate with the grid's tariff, and `results --order` through another
+validator shows the operator's clearing and the order's fill."""
 import argparse
 import http.server
 import json
@@ -221,8 +229,18 @@ def body(net, gridctl):
                   "--price", "1"], ["orders", "--slot-start-ms", str(slot), "--market", "spot", "--genesis", gen],
                  ["order", "frobnicate"]):
         run(gridctl, *args, expect=2)
+    for args in (["params", "set", "--key", op, "--slot-ms", "600000", "--genesis", gen],
+                 ["params", "set", "--key", op, "--strike-limit", "5"],  # what is signed must be verified
+                 ["params", "set", "--key", op, "--genesis", gen],  # no field to change
+                 ["params", "set", "--key", op, "--fee-matrix", "0,1;1", "--genesis", gen],
+                 ["tariff", "post", "--key", op, "--slot-start-ms", str(slot), "--retail", "1",
+                  "--feed-in", "2"], ["tariff", "show", "--slot-start-ms", str(slot), "--count", "0",
+                                      "--genesis", gen],
+                 ["market", "close", "--key", op], ["params", "frobnicate"]):
+        run(gridctl, *args, expect=2)
     for cmd in (["order", "place"], ["order", "cancel"], ["order", "show"], ["orders"], ["results"], ["bill"],
-                ["participant", "register"], ["participant", "show"]):
+                ["participant", "register"], ["participant", "show"], ["params", "show"], ["params", "set"],
+                ["tariff", "post"], ["tariff", "show"], ["market", "close"], ["market", "clear"]):
         out, _ = run(gridctl, *(cmd + ["--help"]))
         assert out.startswith("usage: gridctl " + " ".join(cmd)), out
 
@@ -275,6 +293,62 @@ def body(net, gridctl):
     assert "ORDER_NOT_OPEN" in err, err
     out, _ = run(gridctl, "orders", "--slot-start-ms", str(slot), "--genesis", gen, "--rpc", rpc(3))
     assert oid not in out and "0 open orders shown" in out, out
+
+    # ---- the operator's and the shadow centre's commands ----
+    # params set changes the one field it is given, the others as they were
+    def params(i):
+        j = json.loads(run(gridctl, "params", "show", "--genesis", gen, "--rpc", rpc(i), "--json")[0])
+        assert j["verified"] is True, j
+        return {k: v for k, v in j.items() if k not in ("height", "block_hash", "state_root", "verified",
+                                                         "stored", "defaulted")}
+    before = params(2)
+    limit = before["strike_limit"] + 2
+    out, err = run(gridctl, "params", "set", "--key", op, "--strike-limit", str(limit), "--genesis", gen,
+                   "--rpc", rpc(1), "--wait")
+    assert ": OK" in out and "market parameters (set on chain)" in out and "verified at height" in out, out
+    assert "strike_limit: %d -> %d" % (before["strike_limit"], limit) in err, err
+    after = params(3)
+    assert {k for k in before if before[k] != after[k]} == {"strike_limit"}, (before, after)
+    assert after["strike_limit"] == limit, after
+    out, err = run(gridctl, "params", "set", "--key", op, "--strike-limit", str(limit), "--genesis", gen,
+                   "--rpc", rpc(1), "--wait")
+    assert out == "" and "nothing to change" in err, (out, err)
+    _, err = run(gridctl, "params", "set", "--key", key, "--seller-margin", "7", "--genesis", gen,
+                 "--rpc", rpc(0), "--wait", expect=1)
+    assert "NOT_OPERATOR" in err, err
+
+    # tariff post: two consecutive slots of the market's length, one transaction each
+    slot_ms = after["slot_ms"]
+    slot2 = slot + slot_ms
+    shadow = os.path.join(net.dir, "shadow.key")
+    out, _ = run(gridctl, "tariff", "post", "--key", shadow, "--slot-start-ms", str(slot), "--count", "2",
+                 "--retail", "250000", "--feed-in", "50000", "--genesis", gen, "--rpc", rpc(2), "--wait")
+    assert out.count(": OK") == 2 and "verified at height" in out, out
+    j = json.loads(run(gridctl, "tariff", "show", "--slot-start-ms", str(slot), "--count", "3", "--genesis", gen,
+                       "--rpc", rpc(3), "--json")[0])
+    got = [(t["slot_start_ms"], t["posted"], t.get("retail"), t.get("feed_in")) for t in j["tariffs"]]
+    assert got == [(slot, True, 250000, 50000), (slot2, True, 250000, 50000), (slot2 + slot_ms, False, None, None)], j
+    assert j["verified"] and j["slot_ms"] == slot_ms, j
+    _, err = run(gridctl, "tariff", "post", "--key", shadow, "--slot-start-ms", str(slot + 1), "--retail", "2",
+                 "--feed-in", "1", "--genesis", gen, "--rpc", rpc(2), expect=1)
+    assert "not a slot start" in err, err
+
+    # market close: the operator clears slot2's book before its gate; the grid sells at retail
+    out, _ = run(gridctl, "order", "place", "--key", key, "--side", "buy", "--slot-start-ms", str(slot2),
+                 "--qty-wh", "1000", "--price", "300000", "--genesis", gen, "--rpc", rpc(0), "--wait")
+    oid2 = out.splitlines()[0].strip()
+    out, _ = run(gridctl, "market", "close", "--key", op, "--slot-start-ms", str(slot2), "--genesis", gen,
+                 "--rpc", rpc(1), "--wait")
+    assert ": OK" in out and "by the operator" in out and "price       0.250000 tokens/kWh" in out, out
+    j = json.loads(run(gridctl, "results", "--slot-start-ms", str(slot2), "--order", oid2, "--genesis", gen,
+                       "--rpc", rpc(3), "--json")[0])
+    r = j["result"]
+    assert j["cleared"] and j["verified"] and r["by_operator"] and r["price_micro_per_kwh"] == 250000, j
+    assert r["volume_wh"] == 1000 and r["grid_sell_wh"] == 1000 and r["retail"] == 250000, j
+    assert j["fill"]["fill_wh"] == 1000 and j["fill"]["paid"] == 250000, j
+    _, err = run(gridctl, "market", "close", "--key", op, "--slot-start-ms", str(slot2), "--genesis", gen,
+                 "--rpc", rpc(1), "--wait", expect=1)
+    assert "BOOK_CLEARED" in err, err
 
 
 def main():
