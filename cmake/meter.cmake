@@ -54,15 +54,13 @@ foreach(t ${GL_MB_INTEG})
 endforeach()
 
 # gridmeter against a real gridnode network (tests/integration/meter_node_crash.sh).  The
-# operator funds and registers with gridctl; MKT_TX_SET_PARAMS and the verified read-back
-# of the chain's readings, which gridctl has no command for, come from a small test tool,
-# meter-node-ctl, built on the payload builders, chain_tx_build, gridctl's HTTP client and
-# light-client verifier (glclient, cmake/rpc.cmake).  gridnode is defined by
-# cmake/node.cmake, included after this file: named by generator expression, and present
-# when node.cmake builds it (the same condition).
+# operator's transactions are gridctl's; the verified read-back of the chain's readings,
+# which gridctl has no command for, is a small test tool, meter-node-ctl, on gridctl's
+# HTTP client and light-client verifier (glclient, cmake/rpc.cmake).  gridnode is defined
+# by cmake/node.cmake, included after this file: named by generator expression, and
+# present when node.cmake builds it (the same condition).
 add_executable(meter-node-ctl ${CMAKE_SOURCE_DIR}/tests/integration/meter_node_ctl.c)
-target_link_libraries(meter-node-ctl PRIVATE glmarket glclient glchain PkgConfig::JANSSON
-                                             PkgConfig::SODIUM)
+target_link_libraries(meter-node-ctl PRIVATE glmarket glclient glchain PkgConfig::JANSSON)
 target_compile_options(meter-node-ctl PRIVATE ${GL_WARNINGS})
 if(EXISTS ${CMAKE_SOURCE_DIR}/node/node_net.c)
   file(GLOB GL_MB_NODE_INTEG CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/meter_node*.sh)

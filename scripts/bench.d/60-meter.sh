@@ -5,7 +5,7 @@
 # nothing) and gridmeter-sim (a libmodbus server answering the same polls).
 # Three gridmeters: the test sink (mem), the fake JSON-RPC node with
 # verify_proof (certificates and proofs), and -- when BUILD_DIR has gridnode
-# and meter-node-ctl -- a real one-validator gridnode on the demo clock (x300:
+# and gridctl -- a real one-validator gridnode on the demo clock (x300:
 # every poll closes a 5-minute slot, so a reading is signed, submitted and
 # verified under a certified header every second, far more than the one per 5
 # or 15 minutes of real life).
@@ -47,7 +47,7 @@ done
 "$build/gridmeter" -c "$T/rpc.conf" > "$T/rpc.out" 2> "$T/rpc.err" & pids+=($!); rpcpid=$!
 # a real gridnode: one validator, its market set up for the meter by the operator
 gnpid= realpid=
-if [ -x "$build/gridnode" ] && [ -x "$build/gridctl" ] && [ -x "$build/meter-node-ctl" ]; then
+if [ -x "$build/gridnode" ] && [ -x "$build/gridctl" ]; then
   start=$(date +%s%3N); epoch=$(( start / 900000 * 900000 ))
   base=$(python3 -c "import sys; sys.path.insert(0, sys.argv[1]); import nodenet; print(nodenet.free_base_port())" "$src/tests/integration")
   "$build/gridnode" testnet --validators 1 --dir "$T/net" --base-port "$base" --chain-id bench \
@@ -61,8 +61,8 @@ if [ -x "$build/gridnode" ] && [ -x "$build/gridctl" ] && [ -x "$build/meter-nod
   "$build/gridctl" transfer "${op[@]}" --to "$(cat "$T/real.pub")" --amount 1 > /dev/null
   "$build/gridctl" participant register "${op[@]}" --account "$(cat "$T/house.pub")" \
     --kind prosumer --meter "$(cat "$T/real.pub")" > /dev/null
-  "$build/meter-node-ctl" --rpc "$rpc" params --key "$T/net/operator.key" --slot-ms 300000 \
-    --meter-epoch-ms "$epoch" --metering-window-ms 172800000 > /dev/null
+  "$build/gridctl" params set "${op[@]}" --slot-ms 300000 --meter-epoch-ms "$epoch" \
+    --metering-window-ms 172800000 > /dev/null 2>&1
   cat > "$T/real.conf" <<EOF2
 chain_id = bench
 key_file = $T/real.hex

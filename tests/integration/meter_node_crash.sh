@@ -5,12 +5,11 @@
 # slot passes in one second), gridmeter with verify_proof (certificates checked against
 # genesis.json's validators).
 #
-# Setup, as an operator would: `gridctl transfer` funds the household and the meter key
-# (its account carries the reading transactions' nonce), `gridctl participant register`
-# (MKT_TX_REGISTER) binds the meter key to the household, and MKT_TX_SET_PARAMS -- which
-# gridctl cannot send yet, so tests/integration/meter_node_ctl.c signs it -- sets slot_ms =
-# 300 s, meter_epoch_ms = gridmeter's slot_epoch_ms, and a metering window (2 days) that
-# outlasts every outage.
+# Setup, as an operator would, with gridctl: `transfer` funds the household and the meter
+# key (its account carries the reading transactions' nonce), `participant register`
+# (MKT_TX_REGISTER) binds the meter key to the household, and `params set`
+# (MKT_TX_SET_PARAMS) sets slot_ms = 300 s, meter_epoch_ms = gridmeter's slot_epoch_ms and a
+# metering window (2 days) that outlasts every outage.
 #
 # Then, over many slots: gridmeter is killed with SIGKILL at random moments and restarted;
 # node0 -- the node gridmeter talks to -- is killed with SIGKILL at random moments and
@@ -21,7 +20,8 @@
 #
 # What the chain then holds is read back as a light client (get_state of every "meter/"
 # reading key and "mkt/ev/" evidence key of the meter over the slots, proven under a header
-# certified by the genesis validators), from node0 and from node2, and must be:
+# certified by the genesis validators: tests/integration/meter_node_ctl.c, since gridctl
+# reads no readings), from node0 and from node2, and must be:
 #   - the same on both nodes;
 #   - exactly the slots gridmeter made: every printed reading on chain with the printed
 #     values; a reading on chain that was never printed only as a kill between the queue's
@@ -123,8 +123,8 @@ OP=(--rpc "$RPC0" --key "$NET/operator.key" --genesis "$NET/genesis.json" --wait
 "$GRIDCTL" transfer "${OP[@]}" --to "$METER" --amount 1 >> "$T/setup.out"
 "$GRIDCTL" participant register "${OP[@]}" --account "$HOUSE" --kind prosumer --renewable \
   --meter "$METER" --name meter-node-test >> "$T/setup.out"
-"$CTL" --rpc "$RPC0" params --key "$NET/operator.key" --slot-ms 300000 --meter-epoch-ms "$EPOCH" \
-  --metering-window-ms 172800000 >> "$T/setup.out"
+"$GRIDCTL" params set "${OP[@]}" --slot-ms 300000 --meter-epoch-ms "$EPOCH" \
+  --metering-window-ms 172800000 >> "$T/setup.out" 2>&1
 
 # ---- the meter ----
 start_bg "$SIM" --port 0 --seed 31 --accel "$ACCEL" --start-ms "$START" > "$T/sim.out" 2> "$T/sim.err"

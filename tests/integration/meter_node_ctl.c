@@ -1,55 +1,38 @@
-/* meter_node_ctl.c -- what tests/integration/meter_node_crash.sh needs of a real
- * gridnode network and gridctl cannot do yet: a small test tool, not a product.
- *
- *   meter-node-ctl --rpc URL params --key KEYFILE --slot-ms MS --meter-epoch-ms MS
- *                  --metering-window-ms MS
- *       MKT_TX_SET_PARAMS (the defaults of mkt_params_default but for these three),
- *       signed here by the operator with mkt_payload_set_params and chain_tx_build, so
- *       that the market's slot length and meter_epoch_ms match gridmeter's slot_len_s
- *       and slot_epoch_ms (market/README.md, "Readings"); waits until it is committed
- *       with result OK.  (gridctl has `transfer` and `participant register`, which the
- *       test uses, but no `params set`.)
+/* meter_node_ctl.c -- the checker's side of tests/integration/meter_node_crash.sh: a
+ * small test tool, not a product.
  *
  *   meter-node-ctl --rpc URL readings --genesis FILE --meter PK --slots FROM:TO
- *       What the chain holds for a meter, read as a light client trusting only
- *       genesis.json (node/node_lightclient.h): the "meter/" reading key and the
- *       "mkt/ev/" evidence key of every slot in the range, and the meter account's
- *       nonce, all proven under one header certified by the genesis validators.
- *       (gridctl has no command that reads readings.)
  *
- * KEYFILE is a gridnode key file (128 hex digits: seed then public key, as
- * `gridnode testnet` writes operator.key).  Exit status 0, or 1 with the reason
- * on stderr, 2 for a usage error. */
+ * What the chain holds for a meter, read as a light client trusting only genesis.json
+ * (node/node_lightclient.h): the "meter/" reading key (mkt_key_reading) and the
+ * "mkt/ev/" evidence key (mkt_key_evidence) of every slot in the range, and the meter
+ * account's nonce, all proven under one header certified by the genesis validators.
+ * Prints `reading SLOT import_wh .. export_wh .. cum_import_wh .. cum_export_wh .. flags
+ * .. slot_len_s ..` per stored reading, `evidence SLOT` per evidence record, and a last
+ * line `verified at height H ...: N readings, E evidence, meter nonce K`.  gridctl has no
+ * command that reads readings; the operator's transactions the test needs (transfer,
+ * participant register, params set) are gridctl's.  Exit status 0, or 1 with the
+ * reason on stderr, 2 for a usage error. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
-#include <sodium.h>
 
 #include "chain_codec.h"
 #include "chain_crypto.h"
 #include "meter.pb-c.h"
 #include "mkt_meter.h"
-#include "mkt_tx.h"
 #include "node_http_client.h"
 #include "node_lightclient.h"
 
 #define RPC_NOT_FOUND  (-32002)
-#define WAIT_COMMIT_MS 30000u
 #define CERT_LOOKBACK  16u
 #define MAX_SLOT_RANGE 100000u
 #define GENESIS_MAX    (16u << 20)
 
 static struct node_http_url url;
-
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 static const char *arg(int argc, char **argv, const char *name)
 {
@@ -59,55 +42,11 @@ static const char *arg(int argc, char **argv, const char *name)
     return NULL;
 }
 
-static int need_u64(int argc, char **argv, const char *name, uint64_t *out)
-{
-    const char *v = arg(argc, argv, name);
-    char *end;
-    if (!v || !*v) {
-        fprintf(stderr, "meter-node-ctl: %s N is required\n", name);
-        return -1;
-    }
-    *out = strtoull(v, &end, 10);
-    if (*end) {
-        fprintf(stderr, "meter-node-ctl: %s takes a whole number, not %s\n", name, v);
-        return -1;
-    }
-    return 0;
-}
-
 static int need_pk(int argc, char **argv, const char *name, uint8_t pk[CHAIN_PK_BYTES])
 {
     const char *v = arg(argc, argv, name);
     if (!v || chain_hex_decode(v, strlen(v), pk, CHAIN_PK_BYTES) != 0) {
         fprintf(stderr, "meter-node-ctl: %s takes a public key: 64 hex digits\n", name);
-        return -1;
-    }
-    return 0;
-}
-
-/* A gridnode key file: the Ed25519 secret key (seed || public key) in hex. */
-static int read_key(const char *path, uint8_t pk[CHAIN_PK_BYTES], uint8_t sk[CHAIN_SK_BYTES])
-{
-    char buf[2 * CHAIN_SK_BYTES + 8] = {0};
-    uint8_t raw[CHAIN_SK_BYTES];
-    FILE *f = path ? fopen(path, "r") : NULL;
-    if (!f) {
-        fprintf(stderr, "meter-node-ctl: --key FILE: cannot open %s\n", path ? path : "(none)");
-        return -1;
-    }
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        n--;
-    if (chain_hex_decode(buf, n, raw, CHAIN_SK_BYTES) != 0) {
-        fprintf(stderr, "meter-node-ctl: %s must hold 128 hex digits\n", path);
-        return -1;
-    }
-    chain_keypair_from_seed(pk, sk, raw);
-    int bad = memcmp(pk, raw + 32, CHAIN_PK_BYTES) != 0;
-    sodium_memzero(raw, sizeof raw);
-    if (bad) {
-        fprintf(stderr, "meter-node-ctl: %s: the public key does not match the seed\n", path);
         return -1;
     }
     return 0;
@@ -124,90 +63,6 @@ static json_t *call(const char *method, json_t *params, int *code, json_t **data
     if (!r && !(code && c == RPC_NOT_FOUND))
         fprintf(stderr, "meter-node-ctl: %s: %s\n", method, err);
     return r;
-}
-
-/* ---- signing and submitting ---- */
-
-static int submit_and_wait(const char *what, uint32_t type, uint8_t *payload, size_t plen,
-                           const uint8_t pk[CHAIN_PK_BYTES], const uint8_t sk[CHAIN_SK_BYTES])
-{
-    uint8_t *tx = NULL, hash[CHAIN_HASH_BYTES];
-    size_t tlen;
-    char pkh[2 * CHAIN_PK_BYTES + 1], hh[2 * CHAIN_HASH_BYTES + 1], *txh = NULL;
-    int rc = 1;
-    json_t *st = call("status", NULL, NULL, NULL), *acct = NULL, *r = NULL;
-    if (!st)
-        goto done;
-    const char *cid = json_string_value(json_object_get(st, "chain_id"));
-    chain_hex(pkh, pk, CHAIN_PK_BYTES);
-    if (!cid || !(acct = call("get_account", json_pack("{s:s}", "account", pkh), NULL, NULL)))
-        goto done;
-    json_t *jn = json_object_get(acct, "nonce");
-    if (!json_is_integer(jn) || !json_is_true(json_object_get(acct, "exists"))) {
-        fprintf(stderr, "meter-node-ctl: %s: the signer %s has no account on the chain\n", what,
-                pkh);
-        goto done;
-    }
-    if (chain_tx_build(cid, (uint64_t)json_integer_value(jn), type, payload, plen, pk, sk, &tx,
-                       &tlen) != CHAIN_ERR_OK ||
-        !(txh = malloc(2 * tlen + 1))) {
-        fprintf(stderr, "meter-node-ctl: %s: cannot build the transaction\n", what);
-        goto done;
-    }
-    chain_hex(txh, tx, tlen);
-    chain_hash(hash, CHAIN_TAG_TX, tx, tlen);
-    chain_hex(hh, hash, CHAIN_HASH_BYTES);
-    if (!(r = call("submit_tx", json_pack("{s:s}", "tx", txh), NULL, NULL)))
-        goto done;
-    json_decref(r);
-    r = NULL;
-    for (unsigned waited = 0; waited < WAIT_COMMIT_MS; waited += 100) {
-        int code;
-        r = call("get_tx", json_pack("{s:s}", "hash", hh), &code, NULL);
-        if (r)
-            break;
-        if (code != RPC_NOT_FOUND)
-            goto done;
-        sleep_ms(100);
-    }
-    if (!r) {
-        fprintf(stderr, "meter-node-ctl: %s: not committed within %u ms\n", what, WAIT_COMMIT_MS);
-        goto done;
-    }
-    json_t *res = json_object_get(r, "result");
-    const char *name = json_string_value(json_object_get(r, "result_name"));
-    if (!json_is_integer(res) || json_integer_value(res) != 0) {
-        fprintf(stderr, "meter-node-ctl: %s: committed but failed: %s\n", what,
-                name ? name : "(no result)");
-        goto done;
-    }
-    printf("%s: committed at height %" JSON_INTEGER_FORMAT " (tx %.16s...)\n", what,
-           json_integer_value(json_object_get(r, "height")), hh);
-    rc = 0;
-done:
-    json_decref(st);
-    json_decref(acct);
-    json_decref(r);
-    free(tx);
-    free(txh);
-    free(payload);
-    return rc;
-}
-
-static int cmd_params(int argc, char **argv)
-{
-    uint8_t pk[CHAIN_PK_BYTES], sk[CHAIN_SK_BYTES], *p = NULL;
-    struct mkt_tx_params mp;
-    size_t plen;
-    mkt_params_default(&mp);
-    if (read_key(arg(argc, argv, "--key"), pk, sk) ||
-        need_u64(argc, argv, "--slot-ms", &mp.slot_ms) ||
-        need_u64(argc, argv, "--meter-epoch-ms", &mp.meter_epoch_ms) ||
-        need_u64(argc, argv, "--metering-window-ms", &mp.metering_window_ms))
-        return 1;
-    if (mkt_payload_set_params(&mp, &p, &plen) != CHAIN_ERR_OK)
-        return 1;
-    return submit_and_wait("params", GL__MKT_TX_TYPE__MKT_TX_SET_PARAMS, p, plen, pk, sk);
 }
 
 /* ---- reading back, verified ---- */
@@ -374,7 +229,7 @@ int main(int argc, char **argv)
 {
     char err[256];
     if (chain_crypto_init() || argc < 4 || strcmp(argv[1], "--rpc") != 0) {
-        fprintf(stderr, "usage: meter-node-ctl --rpc URL params|readings ... "
+        fprintf(stderr, "usage: meter-node-ctl --rpc URL readings ... "
                         "(see the comment of tests/integration/meter_node_ctl.c)\n");
         return 2;
     }
@@ -385,8 +240,6 @@ int main(int argc, char **argv)
     const char *cmd = argv[3];
     argc -= 4;
     argv += 4;
-    if (!strcmp(cmd, "params"))
-        return cmd_params(argc, argv);
     if (!strcmp(cmd, "readings"))
         return cmd_readings(argc, argv);
     fprintf(stderr, "meter-node-ctl: unknown command %s\n", cmd);
