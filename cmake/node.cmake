@@ -55,20 +55,13 @@ if(TARGET gridnode AND GL_PYTHON3)
   endforeach()
   # Services of a running node (issue 6): SSE and MQTT events (block, clearing,
   # settlement), /metrics through promtool, the shadow-centre API (recharge),
-  # the accelerated demo clock.  itest_mkt_tx signs the market transactions it
-  # needs with the market's own payload builders.
-  if(EXISTS ${CMAKE_SOURCE_DIR}/market/mkt_tx.c)
-    add_executable(itest_mkt_tx ${CMAKE_SOURCE_DIR}/tests/integration/itest_mkt_tx.c)
-    target_include_directories(itest_mkt_tx PRIVATE ${CMAKE_SOURCE_DIR}/market)
-    target_link_libraries(itest_mkt_tx PRIVATE glnodecore glmarket)
-    target_compile_options(itest_mkt_tx PRIVATE ${GL_WARNINGS})
-    foreach(engine raft pbft)
-      add_test(NAME integration/node_services_${engine}
-               COMMAND ${GL_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/integration/test_node_services.py
-                       --engine ${engine} ${GL_NODE_ITEST_ARGS} --mkt-tx $<TARGET_FILE:itest_mkt_tx>)
-      set_tests_properties(integration/node_services_${engine} PROPERTIES TIMEOUT 180 RUN_SERIAL TRUE)
-    endforeach()
-  endif()
+  # the accelerated demo clock.  The market transactions are gridctl's.
+  foreach(engine raft pbft)
+    add_test(NAME integration/node_services_${engine}
+             COMMAND ${GL_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/integration/test_node_services.py
+                     --engine ${engine} ${GL_NODE_ITEST_ARGS})
+    set_tests_properties(integration/node_services_${engine} PROPERTIES TIMEOUT 180 RUN_SERIAL TRUE)
+  endforeach()
   # Byzantine validators are a PBFT scenario: Raft assumes crash faults only.
   add_test(NAME integration/node_byzantine_pbft
            COMMAND ${GL_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/integration/test_node_byzantine.py

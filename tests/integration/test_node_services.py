@@ -5,10 +5,10 @@
     heights, and a real mosquitto broker (started here on a free loopback port) gets
     them on "<topic>/block" from every node (mosquitto_sub);
   - block times run clock_accel times wall time (block time = start + (now - start) * A);
-  - a tariff, a registration, an order and an operator's ClearMarket (signed with the
-    market's own payload builders by itest_mkt_tx: gridctl posts no tariff and sends no
-    ClearMarket) give a "clearing" SSE event with the committed result, and once block
-    time passes the slot's metering window, a "settlement" event;
+  - a registration, a tariff, an order and an operator's ClearMarket, each sent as a user
+    would (gridctl participant register, tariff post, order place, market close) give a
+    "clearing" SSE event with the committed result, and once block time passes the slot's
+    metering window, a "settlement" event;
   - GET /metrics passes `promtool check metrics` and its committed-transaction counter
     rises after a gridctl transfer;
   - gridctl recharge against node0's shadow-centre API mints once; the same bank_ref
@@ -151,47 +151,15 @@ def metric(text, name):
     raise AssertionError("no %s in /metrics:\n%s" % (name, text[:2000]))
 
 
-class Chain:
-    """Signed submissions through JSON-RPC, waiting for each commit."""
-
-    def __init__(self, net, mkt_tx, chain_id):
-        self.net, self.mkt_tx, self.chain_id = net, mkt_tx, chain_id
-
-    def nonce(self, key_hex):
-        r = self.net.call(0, "get_account", {"account": key_hex})["result"]
-        return r["nonce"] if r.get("exists") else 0
-
-    def build(self, keyfile, nonce, *args):
-        out = run(self.mkt_tx, "--key", keyfile, "--chain-id", self.chain_id, "--nonce",
-                  str(nonce), *args).split()
-        return out[0], out[1]
-
-    def submit(self, txs, node=0):
-        hashes = []
-        for tx, h in txs:
-            r = self.net.call(node, "submit_tx", {"tx": tx})
-            assert "result" in r, r
-            hashes.append(h)
-        return hashes
-
-    def wait(self, hashes, node=0, timeout=20):
-        """Every hash committed; returns (height, result_name) of each."""
-        out, deadline = {}, time.time() + timeout
-        while len(out) < len(hashes) and time.time() < deadline:
-            for h in hashes:
-                if h not in out:
-                    r = self.net.call(node, "get_tx", {"hash": h})
-                    if "result" in r:
-                        out[h] = (r["result"]["height"], r["result"]["result_name"])
-            time.sleep(0.05)
-        missing = [h for h in hashes if h not in out]
-        assert not missing, "transactions not committed in %d s: %s" % (timeout, missing)
-        return [out[h] for h in hashes]
-
-
-def key_pub(path):
-    with open(path) as f:
-        return f.read().strip()[64:]
+def wait_tx(net, h, node=0, timeout=20):
+    """(height, result_name) of transaction h once committed."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r = net.call(node, "get_tx", {"hash": h})
+        if "result" in r:
+            return r["result"]["height"], r["result"]["result_name"]
+        time.sleep(0.05)
+    raise AssertionError("transaction %s not committed in %d s" % (h, timeout))
 
 
 def body(net, a, broker, clock):
@@ -207,31 +175,38 @@ def body(net, a, broker, clock):
     topic = "gridledger/%s" % chain_id
     broker.subscribe(topic + "/#", os.path.join(net.dir, "mqtt.out"))
     rpc = lambda i: "http://127.0.0.1:%d" % net.rpc_port(i)  # noqa: E731
-    ch = Chain(net, a.mkt_tx, chain_id)
+    ctl = lambda *args: run(a.gridctl, *args, "--genesis", gen, "--rpc", rpc(0))  # noqa: E731
 
     # ---- the market, first: its day-ahead gate is about 12 wall seconds away ----
     slot = clock["day"] + DAY_MS  # the first slot of the next UTC day: gate at day + 12 h
     op_key, sh_key = os.path.join(net.dir, "operator.key"), os.path.join(net.dir, "shadow.key")
     alice_key = os.path.join(net.dir, "alice.key")
     alice = run(a.gridctl, "keygen", "--out", alice_key).strip()
-    op, sh = key_pub(op_key), key_pub(sh_key)
-    n_op, n_sh = ch.nonce(op), ch.nonce(sh)
-    # the operator funds alice and registers her; the shadow centre posts the slot's tariff
-    fund = run(a.gridctl, "transfer", "--key", op_key, "--to", alice, "--amount", "10000000",
-               "--rpc", rpc(0)).split()[-1]
-    hs = ch.submit([ch.build(op_key, n_op + 1, "register", "--account", alice),
-                    ch.build(sh_key, n_sh, "tariff", "--slot", str(slot), "--retail", str(RETAIL),
-                             "--feed-in", str(FEED_IN))])
-    res = ch.wait([fund] + hs)
-    assert all(r == "OK" for _, r in res), res
+    t_setup = time.time()
+    # the shadow centre posts the slot's tariff while the operator funds alice and registers her
+    tariff = subprocess.Popen([a.gridctl, "tariff", "post", "--key", sh_key, "--slot-start-ms", str(slot),
+                               "--retail", str(RETAIL), "--feed-in", str(FEED_IN), "--genesis", gen,
+                               "--rpc", rpc(0), "--wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    ctl("transfer", "--key", op_key, "--to", alice, "--amount", "10000000", "--wait")
+    ctl("participant", "register", "--key", op_key, "--account", alice, "--kind", "prosumer", "--wait")
+    t_out, t_err = tariff.communicate(timeout=60)
+    assert tariff.returncode == 0 and ": OK" in t_out, (tariff.returncode, t_out, t_err)
     # alice buys 1 kWh up to 0.3 token/kWh; no seller: the grid sells at its retail price
-    (h_order,) = ch.submit([ch.build(alice_key, 0, "order", "--side", "buy", "--slot", str(slot),
-                                     "--qty", "1000", "--price", "300000")])
-    assert ch.wait([h_order])[0][1] == "OK"
-    (h_clear,) = ch.submit([ch.build(op_key, n_op + 2, "clear", "--slot", str(slot))])
-    h_clear_height, rname = ch.wait([h_clear])[0]
-    assert rname == "OK", "ClearMarket: %s (the gate may have passed: block time is %d)" % (
-        rname, net.status(0)["time_ms"])
+    ctl("order", "place", "--key", alice_key, "--side", "buy", "--slot-start-ms", str(slot), "--qty-wh", "1000",
+        "--price", "300000", "--wait")
+    try:
+        out = ctl("market", "close", "--key", op_key, "--slot-start-ms", str(slot), "--wait", "--json")
+    except AssertionError as e:
+        raise AssertionError("market close: %s\n(the gate may have passed: block time is %d, the gate %d)" %
+                             (e, net.status(0)["time_ms"], clock["day"] + 12 * HOUR_MS))
+    h_clear, committed, result = out.split("\n", 2)
+    h_clear_height = int(committed.split()[3].rstrip(","))
+    res = json.loads(result)
+    assert res["cleared"] and res["result"]["by_operator"] and res["verified"], res
+    assert res["result"]["cleared_height"] == h_clear_height, (res, committed)
+    print("market set up and closed by gridctl in %.1f s (wall), at height %d" %
+          (time.time() - t_setup, h_clear_height))
     clr, _ = ev.wait("clearing", lambda d: d["slot_start_ms"] == slot, 10, "for the slot")
     assert clr["height"] == h_clear_height, (clr, h_clear_height)
     assert (clr["commodity"], clr["market"]) == (1, 1), clr
@@ -290,7 +265,7 @@ def body(net, a, broker, clock):
                          "--bank-ref", "ITEST-BANK-0001", "--shadow-key", sh_key,
                          "--shadow-rpc", shadow, "--rpc", rpc(0)))
     assert rc1["repeat"] is False and rc1["amount"] == 7000000, rc1
-    ch.wait([rc1["hash"]])
+    wait_tx(net, rc1["hash"])
     deadline = time.time() + 20
     while balance()[0] != b0 + 7000000 and time.time() < deadline:
         time.sleep(0.2)
@@ -357,7 +332,6 @@ def main():
     ap.add_argument("--gridnode", required=True)
     ap.add_argument("--load", required=True)
     ap.add_argument("--gridctl", required=True)
-    ap.add_argument("--mkt-tx", required=True)
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="gl-svc-")
     broker = Broker(tmp)
