@@ -20,7 +20,8 @@ add_executable(gridmeter ${CMAKE_SOURCE_DIR}/meterbridge/gridmeter.c)
 target_link_libraries(gridmeter PRIVATE glmeter)
 target_compile_options(gridmeter PRIVATE ${GL_WARNINGS})
 
-add_executable(gridmeter-sim ${CMAKE_SOURCE_DIR}/meterbridge/mb_sim.c)
+add_executable(gridmeter-sim ${CMAKE_SOURCE_DIR}/meterbridge/mb_sim.c
+                             ${CMAKE_SOURCE_DIR}/meterbridge/mb_profile.c)
 target_link_libraries(gridmeter-sim PRIVATE PkgConfig::MODBUS m)
 target_compile_options(gridmeter-sim PRIVATE ${GL_WARNINGS})
 # M_PI and friends

@@ -5,10 +5,10 @@
  * system power W at 0x0034 (input registers, high word first), and the serial
  * number at holding register 0xFC00 (u32).
  *
- * The household: a seeded load profile (base, morning and evening peaks,
- * per-5-minute noise) and a PV array (a clear-sky curve, sin of the hour angle
- * between 06:00 and 18:00 UTC, times a seeded cloud factor per 10 minutes);
- * nothing is downloaded.  Net power flows into the import or export counter,
+ * The household (mb_profile.h): a seeded load profile (base, morning and
+ * evening peaks, per-5-minute noise) and a PV array (a clear-sky curve, sin of
+ * the hour angle between 06:00 and 18:00 UTC, times a seeded cloud factor per
+ * 10 minutes); nothing is downloaded.  Net power flows into the import or export counter,
  * integrated in steps of one simulated second.  The simulated clock is
  * t = start + (now - start) * accel, the same formula gridmeter uses.
  *
@@ -31,6 +31,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "mb_profile.h"
 
 #define REG_POWER  0x0034
 #define REG_IMPORT 0x0048
@@ -81,24 +83,13 @@ static uint64_t mix(uint64_t z)
     return z ^ (z >> 31);
 }
 
-static double unit(uint64_t seed, uint64_t k)
-{
-    return (double)(mix(seed ^ mix(k)) >> 11) / 9007199254740992.0;
-}
-
-/* Net power (W) at simulated time t: positive = import. */
+/* Net power (W) at simulated time t: positive = import.  The household model
+ * is mb_profile.c's, which the demo's forecasts use too. */
 static double net_power(const struct sim *s, uint64_t t_ms)
 {
-    double h = (double)((t_ms / 1000) % 86400) / 3600.0;
-    double load = s->load_base_w + 450.0 * exp(-pow((h - 7.5) / 1.2, 2)) +
-                  1100.0 * exp(-pow((h - 19.0) / 2.0, 2));
-    load *= 0.8 + 0.4 * unit(s->seed, t_ms / 300000); /* per 5 minutes */
-    double clear = h > 6.0 && h < 18.0 ? pow(sin(M_PI * (h - 6.0) / 12.0), 1.5) : 0.0;
-    double c0 = unit(s->seed ^ 0xc10d, t_ms / 600000),
-           c1 = unit(s->seed ^ 0xc10d, t_ms / 600000 + 1);
-    double frac = (double)(t_ms % 600000) / 600000.0;
-    double cloud = 0.3 + 0.7 * (c0 + (c1 - c0) * frac); /* per 10 minutes, smoothed */
-    return load - s->pv_peak_w * clear * cloud;
+    struct mb_profile p = {
+        .seed = s->seed, .pv_peak_w = s->pv_peak_w, .load_base_w = s->load_base_w};
+    return mb_profile_net_w(&p, t_ms);
 }
 
 static void advance(struct sim *s, uint64_t to)

@@ -63,6 +63,7 @@
 #define DAY_MIN_ORDER_WH   20.0
 #define DAY_ID_MIN_WH      50.0
 #define DAY_FEED_IN        80000u /* micro-units per kWh */
+#define DAY_P2P_FEE        10000u /* the P2P grid fee, micro-units per kWh */
 #define DAY_SUBMIT_CHUNK   1000u
 
 static const char *const POOLS[] = {MKT_POOL_CLEARING_ROUNDING, MKT_POOL_FEE_ROUNDING,
@@ -502,7 +503,7 @@ static void cmd_setup(struct day *d)
     mp.intraday_lead_ms = DAY_ID_LEAD_MS;
     mp.mechanism = d->mechanism;
     mp.fee_model = MKT_TX_FEE_UNIFORM;
-    mp.fee_rate_micro_per_kwh = d->mechanism == MKT_MECH_P2P ? 10000 : 0;
+    mp.fee_rate_micro_per_kwh = d->mechanism == MKT_MECH_P2P ? DAY_P2P_FEE : 0;
     mp.metering_window_ms = DAY_WINDOW_MS;
     mp.meter_epoch_ms = d->day_ms;
     mp.strike_limit = 10;
@@ -592,9 +593,14 @@ static void place(struct day *d, struct batch *b, uint32_t i, uint32_t market, u
 static uint64_t limit_price(const struct day *d, uint32_t i, uint32_t s, bool buy)
 {
     uint64_t retail = retail_at(slot_ms(d, s));
+    /* P2P: a pair with the grid pays the grid fee too (half each side) and trades at the
+     * middle of the two limits, so a household that wants the grid as its backstop bids
+     * twice the fee above retail and asks twice the fee below feed-in (a pair of zero
+     * surplus is not worth matching) */
+    uint64_t fee = d->mechanism == MKT_MECH_P2P ? DAY_P2P_FEE : 0;
     if (buy)
-        return d->h[i].flexible ? (retail + DAY_FEED_IN) / 2 : retail;
-    return DAY_FEED_IN + 5000u * (i % 5);
+        return d->h[i].flexible ? (retail + DAY_FEED_IN) / 2 : retail + 2 * fee;
+    return DAY_FEED_IN - 2 * fee + 5000u * (i % 5);
 }
 
 /* The filled quantity of an order once its book cleared (0 when absent). */
@@ -705,8 +711,9 @@ static void cmd_trade(struct day *d)
                     continue;
                 int64_t wh = (int64_t)(diff > 0 ? diff + 0.5 : diff - 0.5);
                 /* intraday: buy at retail, sell at feed-in -- the grid takes either */
+                uint64_t fee = d->mechanism == MKT_MECH_P2P ? DAY_P2P_FEE : 0;
                 place(d, &ib, i, MKT_INTRADAY, s, wh,
-                      wh > 0 ? retail_at(slot_ms(d, s)) : DAY_FEED_IN);
+                      wh > 0 ? retail_at(slot_ms(d, s)) + 2 * fee : DAY_FEED_IN - 2 * fee);
                 nid++;
             }
         }
@@ -897,11 +904,13 @@ static void cmd_report(struct day *d)
                             local += t->qty_wh;
                             price_sum += t->price * t->qty_wh;
                             nprice += t->qty_wh;
+                        } else if (t->buy.len) {
+                            gin += t->qty_wh; /* the grid sold */
+                        } else {
+                            gout += t->qty_wh; /* the grid bought */
                         }
                         gl__mkt_trade__free_unpacked(t, NULL);
                     }
-                    gin += r->grid_sell_wh;
-                    gout += r->grid_buy_wh;
                 } else if (m == MKT_DAY_AHEAD) {
                     price_sum += r->price;
                     nprice++;
