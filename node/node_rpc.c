@@ -126,101 +126,6 @@ static int op_metrics(void *ctx, struct rpc_node_metrics *out)
 /* ---- events: clearing and settlement records a committed block wrote ---- */
 
 #ifdef NODE_RPC_MARKET_EVENTS
-/* A protobuf message as JSON, as rpc's get_results "decoded" gives it (field
- * names of the .proto; uint64 above 2^63 as a decimal string, bytes as hex,
- * enums as numbers, repeated fields as arrays). */
-static json_t *pb_json(const ProtobufCMessage *m);
-
-static json_t *pb_field_json(const ProtobufCFieldDescriptor *f, const void *v)
-{
-    switch (f->type) {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_ENUM: return json_integer(*(const int32_t *)v);
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32: return json_integer(*(const uint32_t *)v);
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64: return json_integer(*(const int64_t *)v);
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64: {
-        uint64_t u = *(const uint64_t *)v;
-        if (u <= (uint64_t)INT64_MAX)
-            return json_integer((json_int_t)u);
-        char d[24];
-        snprintf(d, sizeof d, "%llu", (unsigned long long)u);
-        return json_string(d);
-    }
-    case PROTOBUF_C_TYPE_BOOL: return json_boolean(*(const protobuf_c_boolean *)v);
-    case PROTOBUF_C_TYPE_STRING: {
-        const char *s = *(char *const *)v;
-        return json_string(s ? s : "");
-    }
-    case PROTOBUF_C_TYPE_BYTES: {
-        const ProtobufCBinaryData *b = v;
-        char *hex = malloc(2 * b->len + 1);
-        json_t *j = NULL;
-        if (hex) {
-            chain_hex(hex, b->data, b->len);
-            j = json_string(hex);
-            free(hex);
-        }
-        return j;
-    }
-    case PROTOBUF_C_TYPE_MESSAGE: {
-        const ProtobufCMessage *sub = *(ProtobufCMessage *const *)v;
-        return sub ? pb_json(sub) : json_null();
-    }
-    default: return json_null(); /* float, double: none in the chain's schemas */
-    }
-}
-
-static size_t pb_type_size(ProtobufCType t)
-{
-    switch (t) {
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE: return 8;
-    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
-    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
-    default: return 4;
-    }
-}
-
-static json_t *pb_json(const ProtobufCMessage *m)
-{
-    json_t *o = json_object();
-    const ProtobufCMessageDescriptor *d = m->descriptor;
-    for (unsigned i = 0; o && i < d->n_fields; i++) {
-        const ProtobufCFieldDescriptor *f = &d->fields[i];
-        const char *base = (const char *)m + f->offset;
-        json_t *v;
-        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
-            const char *arr = *(char *const *)base;
-            v = json_array();
-            for (size_t k = 0; v && k < n; k++)
-                if (json_array_append_new(v, pb_field_json(f, arr + k * pb_type_size(f->type)))) {
-                    json_decref(v);
-                    v = NULL;
-                }
-        } else {
-            v = pb_field_json(f, base);
-        }
-        if (!v || json_object_set_new(o, f->name, v)) {
-            json_decref(o);
-            o = NULL;
-        }
-    }
-    return o;
-}
-
 static uint64_t be64(const uint8_t *p)
 {
     uint64_t v = 0;
@@ -248,7 +153,7 @@ static void publish_value(struct node_rpc *r, const char *type, json_t *head,
                     desc->short_name, hex, type);
         goto out;
     }
-    json_t *fields = pb_json(m);
+    json_t *fields = rpc_pb_json(m);
     /* the record's own height is the block's: the head keeps its fields */
     if (fields && json_object_update_missing(head, fields) == 0)
         rpc_server_publish(r->srv, type, head);

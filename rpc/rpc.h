@@ -143,6 +143,14 @@ void rpc_server_close(struct rpc_server *s);          /* accepts NULL */
 void rpc_server_on_commit(struct rpc_server *s, const struct chain_exec_result *r);
 void rpc_server_publish(struct rpc_server *s, const char *type, const json_t *json);
 
+/* A protobuf message as a JSON object, generically from its descriptor, as
+ * the market reads' "decoded" and the node's clearing/settlement events give
+ * it: field names of the .proto, integers as numbers (uint64 above 2^63 as a
+ * decimal string), bytes as hex, enums as their number, repeated fields as
+ * arrays.  A new reference, or NULL out of memory. */
+struct ProtobufCMessage;
+json_t *rpc_pb_json(const struct ProtobufCMessage *m);
+
 #define RPC_SSE_MAX_CLIENTS  64u        /* more: 503 */
 #define RPC_SSE_MAX_BUFFERED (1u << 20) /* a client this far behind is dropped */
 #define RPC_SSE_PING_SECONDS 15         /* a comment line keeps idle streams open */

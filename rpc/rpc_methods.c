@@ -808,11 +808,6 @@ done:
  * proof, as get_state gives them, plus the value decoded into JSON for
  * people ("decoded"; a light client uses the proven "value"). */
 
-/* A protobuf message as a JSON object, generically from its descriptor:
- * integers as numbers (uint64 above 2^63 as a decimal string), bytes as hex,
- * enums as their number, repeated fields as arrays. */
-static json_t *pb_json(const ProtobufCMessage *m);
-
 static json_t *pb_field_json(const ProtobufCFieldDescriptor *f, const void *v)
 {
     switch (f->type) {
@@ -845,7 +840,7 @@ static json_t *pb_field_json(const ProtobufCFieldDescriptor *f, const void *v)
     }
     case PROTOBUF_C_TYPE_MESSAGE: {
         const ProtobufCMessage *sub = *(ProtobufCMessage *const *)v;
-        return sub ? pb_json(sub) : json_null();
+        return sub ? rpc_pb_json(sub) : json_null();
     }
     default: return json_null(); /* float, double: none in the chain's schemas */
     }
@@ -868,7 +863,7 @@ static size_t pb_type_size(ProtobufCType t)
     }
 }
 
-static json_t *pb_json(const ProtobufCMessage *m)
+json_t *rpc_pb_json(const ProtobufCMessage *m)
 {
     json_t *o = json_object();
     const ProtobufCMessageDescriptor *d = m->descriptor;
@@ -948,7 +943,7 @@ static int proven_market_value(const struct rpc_api *api, const struct view *v, 
             rpc_fail(err, RPC_ERR_INTERNAL, "the stored %s does not decode", desc->short_name);
             return -1;
         }
-        dj = pb_json(m);
+        dj = rpc_pb_json(m);
         protobuf_c_message_free_unpacked(m, NULL);
         if (!dj) {
             err->code = 0;
