@@ -3,16 +3,16 @@
  * `gridctl market clear` clears one book with the chain's own clearing core
  * (issue 4, point 6).  `keygen`, `status`, `transfer` and `balance` (issue 5,
  * point 8), the market's `participant`, `order`, `orders`, `results` and
- * `bill` (issue 6, point 5), and the operator's and shadow centre's `params`,
- * `tariff` and `market close` sign locally and talk JSON-RPC to a node
- * (node_http_client.h).  Every value read from the chain -- balances, the
- * nonces transactions are signed with, participants, orders, results, fills,
- * bills, parameters, tariffs -- is read as a light client (node_lightclient.h):
- * the state key is computed here with chain's and the market's key
- * functions, get_state is asked for exactly that key at a header certified
- * by a quorum of the genesis validators, the proof is checked against its
- * state root, and the value is decoded here; `--no-verify` takes the node's
- * word and says UNVERIFIED.
+ * `bill` (issue 6, point 5), the operator's and shadow centre's `params`,
+ * `tariff` and `market close`, and `meter readings` sign locally and talk
+ * JSON-RPC to a node (node_http_client.h).  Every value read from the chain
+ * -- balances, the nonces transactions are signed with, participants,
+ * orders, results, fills, bills, parameters, tariffs, readings -- is read as
+ * a light client (node_lightclient.h): the state key is computed here with
+ * chain's and the market's key functions, get_state is asked for exactly
+ * that key at a header certified by a quorum of the genesis validators, the
+ * proof is checked against its state root, and the value is decoded here;
+ * `--no-verify` takes the node's word and says UNVERIFIED.
  *
  * Exit status: 0 success, 1 bad input or a refusal (the message on stderr
  * names the field or the node's reason), 2 usage error (unknown command or
@@ -39,6 +39,7 @@
 #include "mkt_clear.h"
 #include "mkt_err.h"
 #include "mkt_limits.h"
+#include "mkt_meter.h"
 #include "mkt_settle.h"
 #include "mkt_tx.h"
 #include "node_book_json.h"
@@ -2988,12 +2989,12 @@ static int cmd_params(int argc, char **argv)
  * most (tariffs are posted at most MKT_HORIZON_MS_MAX ahead). */
 #define GRIDCTL_TARIFF_MAX_SLOTS 672u
 
-/* --count N (default 1).  0 or EXIT_USAGE. */
-static int parse_count(const char *s, uint64_t *out)
+/* --count N (default 1, at most max).  0 or EXIT_USAGE. */
+static int parse_count(const char *s, uint64_t max, uint64_t *out)
 {
     *out = 1;
-    if (s && (parse_num("--count", s, GRIDCTL_TARIFF_MAX_SLOTS, out) || *out == 0)) {
-        fprintf(stderr, "gridctl: --count must be from 1 to %u\n", GRIDCTL_TARIFF_MAX_SLOTS);
+    if (s && (parse_u64(s, out) != 0 || *out == 0 || *out > max)) {
+        fprintf(stderr, "gridctl: --count must be from 1 to %" PRIu64 "\n", max);
         return EXIT_USAGE;
     }
     return 0;
@@ -3168,7 +3169,7 @@ static int cmd_tariff_post(int argc, char **argv)
     uint32_t commodity;
     uint64_t slot, count, retail, feed_in, timeout;
     if ((rc = parse_num("--slot-start-ms", slot_s, (uint64_t)INT64_MAX, &slot)) ||
-        (rc = parse_count(count_s, &count)) ||
+        (rc = parse_count(count_s, GRIDCTL_TARIFF_MAX_SLOTS, &count)) ||
         (rc = parse_num("--retail", retail_s, (uint64_t)MKT_MAX_PRICE, &retail)) ||
         (rc = parse_num("--feed-in", feed_s, (uint64_t)MKT_MAX_PRICE, &feed_in)) ||
         (rc = parse_commodity(commodity_s, &commodity)) ||
@@ -3262,7 +3263,8 @@ static int cmd_tariff_show(int argc, char **argv)
         return EXIT_USAGE;
     }
     if ((rc = parse_num("--slot-start-ms", slot_s, (uint64_t)INT64_MAX, &slot)) ||
-        (rc = parse_count(count_s, &count)) || (rc = parse_commodity(commodity_s, &commodity)) ||
+        (rc = parse_count(count_s, GRIDCTL_TARIFF_MAX_SLOTS, &count)) ||
+        (rc = parse_commodity(commodity_s, &commodity)) ||
         (rc = need_genesis("tariff show", &o, no_verify)) || (rc = rpc_opts_finish(&o)))
         return rc;
     return show_tariffs(&o, !no_verify, commodity, slot, count, as_json);
@@ -3283,6 +3285,232 @@ static void usage_tariff(FILE *f)
 static int cmd_tariff(int argc, char **argv)
 {
     return dispatch("gridctl tariff", TARIFF_COMMANDS, usage_tariff, argc - 1, argv + 1);
+}
+
+/* ---- gridctl meter readings: what the chain holds for a meter ---- */
+
+/* A week of 5-minute slots: what one `meter readings` reads at most (two
+ * proven reads per slot). */
+#define GRIDCTL_READINGS_MAX_SLOTS 2016u
+
+/* "FROM:TO", slot indices, both included, at most GRIDCTL_READINGS_MAX_SLOTS
+ * of them.  0 or -1. */
+static int parse_slot_range(const char *s, uint64_t *from, uint64_t *to)
+{
+    const char *colon = strchr(s, ':');
+    char lo[24];
+    if (!colon || (size_t)(colon - s) >= sizeof lo)
+        return -1;
+    memcpy(lo, s, (size_t)(colon - s));
+    lo[colon - s] = '\0';
+    if (parse_u64(lo, from) != 0 || parse_u64(colon + 1, to) != 0 || *to < *from ||
+        *to > MKT_READING_MAX_SLOT_INDEX || *to - *from >= GRIDCTL_READINGS_MAX_SLOTS)
+        return -1;
+    return 0;
+}
+
+static void usage_meter_readings(FILE *f)
+{
+    fprintf(f,
+            "usage: gridctl meter readings --meter HEX (--slots FROM:TO | --slot-start-ms T\n"
+            "           [--count N]) --genesis FILE [--rpc URL] [--no-verify] [--json]\n"
+            "\n"
+            "The readings a meter put on the chain, one slot at a time, all verified under one\n"
+            "certified header as `gridctl balance` verifies: for every slot the reading\n"
+            "(\"meter/\" meter slot: gl.MeterReading, the bytes the meter signed) or its proven\n"
+            "absence, and any conflict evidence (\"mkt/ev/\" meter slot: a second, different\n"
+            "reading for the slot, recorded and not applied); then the meter account's nonce\n"
+            "(one per reading transaction it sent).  Slots are indices since the market's\n"
+            "meter epoch, as gridmeter numbers them; --slot-start-ms T [--count N] names them\n"
+            "by time instead, with the slot length and epoch of the market's parameters under\n"
+            "the same header.  At most %u slots.\n"
+            "\n"
+            "--meter HEX        the meter's public key (64 hex digits)\n"
+            "--slots FROM:TO    slot indices, both included\n"
+            "\n"
+            "exit status: 0 shown (also: no readings, proven), 1 no answer or bad input,\n"
+            "2 usage error, 3 verification failed.\n",
+            GRIDCTL_READINGS_MAX_SLOTS);
+}
+
+static int cmd_meter_readings(int argc, char **argv)
+{
+    struct rpc_opts o;
+    const char *meter_s = NULL, *slots_s = NULL, *start_s = NULL, *count_s = NULL;
+    bool no_verify = false, as_json = false;
+    memset(&o, 0, sizeof o);
+    const struct opt opts[] = {OPT_RPC(o),
+                               OPT_V("--meter", &meter_s),
+                               OPT_V("--slots", &slots_s),
+                               OPT_V("--slot-start-ms", &start_s),
+                               OPT_V("--count", &count_s),
+                               OPT_F("--no-verify", &no_verify),
+                               OPT_F("--json", &as_json),
+                               OPT_END};
+    int rc = parse_opts("meter readings", argc, argv, opts, usage_meter_readings);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    uint8_t meter[CHAIN_PK_BYTES];
+    uint64_t from = 0, to = 0, start = 0, count = 1;
+    if (!meter_s || !slots_s == !start_s || (slots_s && count_s)) {
+        fprintf(stderr, "gridctl: meter readings needs --meter and either --slots FROM:TO or "
+                        "--slot-start-ms T [--count N]\n");
+        usage_meter_readings(stderr);
+        return EXIT_USAGE;
+    }
+    if (chain_hex_decode(meter_s, strlen(meter_s), meter, CHAIN_PK_BYTES) != 0) {
+        fprintf(stderr, "gridctl: --meter must be a meter's public key: 64 hex digits\n");
+        return EXIT_USAGE;
+    }
+    if (slots_s && parse_slot_range(slots_s, &from, &to) != 0) {
+        fprintf(stderr,
+                "gridctl: --slots must be FROM:TO, slot indices with FROM <= TO (at most %u "
+                "slots)\n",
+                GRIDCTL_READINGS_MAX_SLOTS);
+        return EXIT_USAGE;
+    }
+    if (start_s && ((rc = parse_num("--slot-start-ms", start_s, (uint64_t)INT64_MAX, &start)) ||
+                    (rc = parse_count(count_s, GRIDCTL_READINGS_MAX_SLOTS, &count))))
+        return rc;
+    if ((rc = need_genesis("meter readings", &o, no_verify)) || (rc = rpc_opts_finish(&o)))
+        return rc;
+    bool verify = !no_verify;
+    struct node_lc_client c = lc_client(&o, verify);
+    struct node_lc_header h;
+    struct params_state st;
+    struct chain_account acct;
+    char why[512], t[64], hex[2 * CHAIN_PK_BYTES + 1];
+    if ((rc = node_lc_head(&c, &h, why, sizeof why)))
+        return lc_fail(rc, "header", why);
+    if ((rc = params_at(&c, &h, &st)))
+        return rc;
+    const uint64_t slot_ms = st.p.slot_ms, epoch = st.p.meter_epoch_ms;
+    if (start_s) { /* the slot indices of the times asked for */
+        if (start < epoch || (start - epoch) % slot_ms != 0 ||
+            (start - epoch) / slot_ms + count - 1 > MKT_READING_MAX_SLOT_INDEX) {
+            fprintf(stderr,
+                    "gridctl: --slot-start-ms %" PRIu64 " is not a slot start of the meters: "
+                    "slots of %" PRIu64 " ms from the meter epoch %" PRIu64
+                    " ms (parameters at height %" PRIu64 ")\n",
+                    start, slot_ms, epoch, h.height);
+            return EXIT_BAD_INPUT;
+        }
+        from = (start - epoch) / slot_ms;
+        to = from + count - 1;
+    }
+    json_t *readings = json_array(), *evidence = json_array();
+    uint64_t present = 0, conflicts = 0;
+    chain_hex(hex, meter, CHAIN_PK_BYTES);
+    if (!as_json) {
+        printf("readings of meter %s, slots %" PRIu64 "..%" PRIu64 " (%" PRIu64
+               " min each from the meter epoch %s)\n",
+               hex, from, to, slot_ms / 60000, fmt_utc(t, sizeof t, epoch));
+        printf("%-10s %-23s %10s %10s %14s %14s %5s %s\n", "slot", "start", "import_wh",
+               "export_wh", "cum_import_wh", "cum_export_wh", "flags", "slot_len_s");
+    }
+    for (uint64_t s = from; s <= to; s++) {
+        uint8_t rkey[MKT_KEY_READING_BYTES], ekey[MKT_KEY_EVIDENCE_BYTES];
+        ProtobufCMessage *rm = NULL, *em = NULL;
+        const uint64_t slot_start = epoch + s * slot_ms; /* s <= 2^40, slot_ms <= 900000 */
+        mkt_key_reading(rkey, meter, s);
+        mkt_key_evidence(ekey, meter, s);
+        if ((rc = node_lc_msg_at(&c, &h, rkey, sizeof rkey, &gl__meter_reading__descriptor, &rm,
+                                 why, sizeof why)) ||
+            (rc = node_lc_msg_at(&c, &h, ekey, sizeof ekey, &gl__mkt_reading_evidence__descriptor,
+                                 &em, why, sizeof why))) {
+            protobuf_c_message_free_unpacked(rm, NULL);
+            json_decref(readings);
+            json_decref(evidence);
+            return lc_fail(rc, "reading answer", why);
+        }
+        const Gl__MeterReading *r = (const Gl__MeterReading *)rm;
+        const Gl__MktReadingEvidence *ev = (const Gl__MktReadingEvidence *)em;
+        if (r && (r->meter.len != CHAIN_PK_BYTES || memcmp(r->meter.data, meter, CHAIN_PK_BYTES) ||
+                  r->slot != s)) {
+            fprintf(stderr,
+                    "gridctl: REFUSED: the reading proven under slot %" PRIu64
+                    "'s key names another meter or slot\n",
+                    s);
+            protobuf_c_message_free_unpacked(rm, NULL);
+            protobuf_c_message_free_unpacked(em, NULL);
+            json_decref(readings);
+            json_decref(evidence);
+            return EXIT_UNVERIFIED;
+        }
+        if (r) {
+            present++;
+            if (as_json)
+                json_array_append_new(
+                    readings,
+                    json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:i, s:i}", "slot", (json_int_t)s,
+                              "slot_start_ms", (json_int_t)slot_start, "import_wh",
+                              ju(r->import_wh), "export_wh", ju(r->export_wh), "cum_import_wh",
+                              ju(r->cum_import_wh), "cum_export_wh", ju(r->cum_export_wh), "flags",
+                              (int)r->flags, "slot_len_s", (int)r->slot_len_s));
+            else
+                printf("%-10" PRIu64 " %-23s %10" PRIu64 " %10" PRIu64 " %14" PRIu64 " %14" PRIu64
+                       " %5u %u\n",
+                       s, fmt_utc(t, sizeof t, slot_start), r->import_wh, r->export_wh,
+                       r->cum_import_wh, r->cum_export_wh, r->flags, r->slot_len_s);
+        } else if (!as_json) {
+            printf("%-10" PRIu64 " %-23s no reading (proven absent)\n", s,
+                   fmt_utc(t, sizeof t, slot_start));
+        }
+        if (ev) {
+            conflicts++;
+            if (as_json)
+                json_array_append_new(evidence, json_pack("{s:I, s:I}", "slot", (json_int_t)s,
+                                                          "height", (json_int_t)ev->height));
+            else
+                printf("%-10" PRIu64 " CONFLICT: a second, different reading was recorded as "
+                       "evidence at height %" PRIu64 " (not applied)\n",
+                       s, ev->height);
+        }
+        protobuf_c_message_free_unpacked(rm, NULL);
+        protobuf_c_message_free_unpacked(em, NULL);
+    }
+    /* the meter account under the same header: its nonce counts its reading transactions */
+    if ((rc = node_lc_account_at(&c, &h, meter, &acct, why, sizeof why))) {
+        json_decref(readings);
+        json_decref(evidence);
+        return lc_fail(rc, "account answer", why);
+    }
+    if (as_json) {
+        json_t *j =
+            json_pack("{s:s, s:I, s:I, s:I, s:I, s:o, s:I, s:o, s:b, s:I}", "meter", hex, "from",
+                      (json_int_t)from, "to", (json_int_t)to, "slot_ms", (json_int_t)slot_ms,
+                      "meter_epoch_ms", (json_int_t)epoch, "readings", readings, "absent",
+                      (json_int_t)(to - from + 1 - present), "evidence", evidence,
+                      "meter_account_exists", acct.exists, "meter_nonce", (json_int_t)acct.nonce);
+        if (j)
+            json_provenance(j, verify, &h);
+        return print_json(j);
+    }
+    json_decref(readings);
+    json_decref(evidence);
+    printf("%" PRIu64 " reading%s, %" PRIu64 " slot%s without one, %" PRIu64
+           " with conflict evidence; the meter account's nonce is %" PRIu64 "%s\n",
+           present, present == 1 ? "" : "s", to - from + 1 - present,
+           to - from + 1 - present == 1 ? "" : "s", conflicts, acct.nonce,
+           acct.exists ? " (one per transaction it sent)" : " (the account does not exist)");
+    print_provenance(&o, verify, &h);
+    return 0;
+}
+
+static const struct command METER_COMMANDS[] = {
+    {"readings", "a meter's readings on the chain, slot by slot, verified", cmd_meter_readings},
+    {NULL, NULL, NULL},
+};
+
+static void usage_meter(FILE *f)
+{
+    fprintf(f, "usage: gridctl meter <command> [--help]\n");
+    list_commands(f, METER_COMMANDS);
+}
+
+static int cmd_meter(int argc, char **argv)
+{
+    return dispatch("gridctl meter", METER_COMMANDS, usage_meter, argc - 1, argv + 1);
 }
 
 /* ---- gridctl market close: the operator clears a book before its gate ---- */
@@ -3546,6 +3774,7 @@ static const struct command COMMANDS[] = {
     {"params", "the market's parameters: show, verified; set (operator)", cmd_params},
     {"tariff", "the grid's prices per slot: post (shadow centre); show, verified", cmd_tariff},
     {"market", "clear a JSON book offline; close a book on the chain (operator)", cmd_market},
+    {"meter", "a meter's readings on the chain, verified", cmd_meter},
     {"recharge", "shadow centre: mint against a bank transfer (signed, idempotent by bank ref)",
      cmd_recharge},
     {NULL, NULL, NULL},

@@ -21,7 +21,9 @@ it alone) and sends nothing when it would change nothing; `tariff post
 --count 2` posts two consecutive slots, which `tariff show` proves, and the
 slot after them proven absent; `market close --wait` clears a book before
 its gate with the grid's tariff, and `results --order` through another
-validator shows the operator's clearing and the order's fill."""
+validator shows the operator's clearing and the order's fill; `meter
+readings` proves the absence of every slot's reading for a meter that sent
+none (the readings themselves: tests/integration/meter_node_crash.sh)."""
 import argparse
 import http.server
 import json
@@ -236,11 +238,15 @@ def body(net, gridctl):
                  ["tariff", "post", "--key", op, "--slot-start-ms", str(slot), "--retail", "1",
                   "--feed-in", "2"], ["tariff", "show", "--slot-start-ms", str(slot), "--count", "0",
                                       "--genesis", gen],
-                 ["market", "close", "--key", op], ["params", "frobnicate"]):
+                 ["market", "close", "--key", op], ["params", "frobnicate"],
+                 ["meter", "readings", "--meter", bob, "--slots", "5:3", "--genesis", gen],
+                 ["meter", "readings", "--meter", bob, "--slots", "1:2", "--slot-start-ms", str(slot),
+                  "--genesis", gen]):
         run(gridctl, *args, expect=2)
     for cmd in (["order", "place"], ["order", "cancel"], ["order", "show"], ["orders"], ["results"], ["bill"],
                 ["participant", "register"], ["participant", "show"], ["params", "show"], ["params", "set"],
-                ["tariff", "post"], ["tariff", "show"], ["market", "close"], ["market", "clear"]):
+                ["tariff", "post"], ["tariff", "show"], ["market", "close"], ["market", "clear"],
+                ["meter", "readings"]):
         out, _ = run(gridctl, *(cmd + ["--help"]))
         assert out.startswith("usage: gridctl " + " ".join(cmd)), out
 
@@ -255,7 +261,8 @@ def body(net, gridctl):
                  "bill": ["bill", "--day", today, "--key", key],
                  "results": ["results", "--slot-start-ms", str(slot)],
                  "orders": ["orders", "--slot-start-ms", str(slot)],
-                 "balance": ["balance", "--key", key]}
+                 "balance": ["balance", "--key", key],
+                 "meter readings": ["meter", "readings", "--meter", bob, "--slots", "7:8"]}
         want = {"value": ("PROOF_INVALID",), "proof": ("PROOF_INVALID", "PROOF_MALFORMED"),
                 "key": ("KEY_MISMATCH",)}
         for mode, names in want.items():
@@ -349,6 +356,17 @@ def body(net, gridctl):
     _, err = run(gridctl, "market", "close", "--key", op, "--slot-start-ms", str(slot2), "--genesis", gen,
                  "--rpc", rpc(1), "--wait", expect=1)
     assert "BOOK_CLEARED" in err, err
+
+    # meter readings: a meter that sent none has each slot's absence proven, and no account
+    j = json.loads(run(gridctl, "meter", "readings", "--meter", bob, "--slots", "3:6", "--genesis", gen,
+                       "--rpc", rpc(1), "--json")[0])
+    assert (j["readings"], j["evidence"], j["absent"], j["from"], j["to"]) == ([], [], 4, 3, 6), j
+    assert j["meter_account_exists"] is False and j["verified"] is True, j
+    out, _ = run(gridctl, "meter", "readings", "--meter", bob, "--slot-start-ms", str(slot), "--count", "2",
+                 "--genesis", gen, "--rpc", rpc(2))
+    first = slot // slot_ms  # the meter epoch is 0 here
+    assert "slots %d..%d" % (first, first + 1) in out and out.count("no reading (proven absent)") == 2, out
+    assert "verified at height" in out, out
 
 
 def main():
