@@ -54,22 +54,17 @@ foreach(t ${GL_MB_INTEG})
   set_tests_properties(integration/${name} PROPERTIES TIMEOUT 300)
 endforeach()
 
-# gridmeter against a real gridnode network (tests/integration/meter_node_crash.sh).  The
-# operator's transactions are gridctl's; the verified read-back of the chain's readings,
-# which gridctl has no command for, is a small test tool, meter-node-ctl, on gridctl's
-# HTTP client and light-client verifier (glclient, cmake/rpc.cmake).  gridnode is defined
-# by cmake/node.cmake, included after this file: named by generator expression, and
-# present when node.cmake builds it (the same condition).
-add_executable(meter-node-ctl ${CMAKE_SOURCE_DIR}/tests/integration/meter_node_ctl.c)
-target_link_libraries(meter-node-ctl PRIVATE glmarket glclient glchain PkgConfig::JANSSON)
-target_compile_options(meter-node-ctl PRIVATE ${GL_WARNINGS})
+# gridmeter against a real gridnode network (tests/integration/meter_node_crash.sh): the
+# operator's setup and the verified read-back of the chain's readings are gridctl's.
+# gridnode is defined by cmake/node.cmake, included after this file: named by generator
+# expression, and present when node.cmake builds it (the same condition).
 if(EXISTS ${CMAKE_SOURCE_DIR}/node/node_net.c)
   file(GLOB GL_MB_NODE_INTEG CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/meter_node*.sh)
   foreach(t ${GL_MB_NODE_INTEG})
     get_filename_component(name ${t} NAME_WE)
     add_test(NAME integration/${name}
              COMMAND bash ${t} $<TARGET_FILE:gridmeter> $<TARGET_FILE:gridmeter-sim>
-                     $<TARGET_FILE:gridnode> $<TARGET_FILE:gridctl> $<TARGET_FILE:meter-node-ctl>)
+                     $<TARGET_FILE:gridnode> $<TARGET_FILE:gridctl>)
     # a network of gridnodes on fixed loopback ports: alone, like the node tests
     set_tests_properties(integration/${name} PROPERTIES TIMEOUT 240 RUN_SERIAL TRUE)
   endforeach()

@@ -20,8 +20,8 @@
 #
 # What the chain then holds is read back as a light client (get_state of every "meter/"
 # reading key and "mkt/ev/" evidence key of the meter over the slots, proven under a header
-# certified by the genesis validators: tests/integration/meter_node_ctl.c, since gridctl
-# reads no readings), from node0 and from node2, and must be:
+# certified by the genesis validators: `gridctl meter readings`), from node0 and from node2,
+# and must be:
 #   - the same on both nodes;
 #   - exactly the slots gridmeter made: every printed reading on chain with the printed
 #     values; a reading on chain that was never printed only as a kill between the queue's
@@ -30,13 +30,12 @@
 #     the number of readings (no reading transaction was refused or spent a nonce twice);
 #   - clean slots continue the previous slot's registers;
 #   - every reading made while node0 was down for the long stretch is on chain.
-#   meter_node_crash.sh GRIDMETER GRIDMETER_SIM GRIDNODE GRIDCTL METER_NODE_CTL [CYCLES] [SEED]
+#   meter_node_crash.sh GRIDMETER GRIDMETER_SIM GRIDNODE GRIDCTL [CYCLES] [SEED]
 source "$(dirname "$0")/meter_lib.bash" "$1" "$2"
 GN=$3
 GRIDCTL=$4
-CTL=$5
-CYCLES=${6:-16}
-SEED=${7:-11}
+CYCLES=${5:-16}
+SEED=${6:-11}
 RANDOM=$SEED
 ACCEL=300
 NET=$T/net
@@ -196,13 +195,19 @@ hi=$(awk '/^slot /{print $2}' "$T/gm.out" | sort -n | tail -1)
 from=$(( lo > 3 ? lo - 3 : 0 ))
 to=$(( hi + 3 ))
 wait_height $((BASE + 102)) "$(height $((BASE + 100)))" 20
-"$CTL" --rpc "$RPC0" readings --genesis "$NET/genesis.json" --meter "$METER" --slots "$from:$to" > "$T/chain0.txt"
-"$CTL" --rpc "$RPC2" readings --genesis "$NET/genesis.json" --meter "$METER" --slots "$from:$to" > "$T/chain2.txt"
-diff <(grep -v '^verified' "$T/chain0.txt") <(grep -v '^verified' "$T/chain2.txt") \
-  || { echo "node0 and node2 hold different readings"; exit 1; }
+"$GRIDCTL" meter readings --rpc "$RPC0" --genesis "$NET/genesis.json" --meter "$METER" \
+  --slots "$from:$to" --json > "$T/chain0.json"
+"$GRIDCTL" meter readings --rpc "$RPC2" --genesis "$NET/genesis.json" --meter "$METER" \
+  --slots "$from:$to" --json > "$T/chain2.json"
+python3 - "$T/chain0.json" "$T/chain2.json" <<'PY' || { echo "node0 and node2 hold different readings"; exit 1; }
+import json, sys
+header = ("height", "verified", "block_hash", "state_root")  # each node's own certified header
+a, b = ({k: v for k, v in json.load(open(p)).items() if k not in header} for p in sys.argv[1:3])
+sys.exit(a != b)
+PY
 
-summary=$(python3 - "$T/gm.out" "$T/chain0.txt" "$kills" "$long_made" <<'PY'
-import sys
+summary=$(python3 - "$T/gm.out" "$T/chain0.json" "$kills" "$long_made" <<'PY'
+import json, sys
 gm, chain, kills, long_made = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 printed = {}
 for line in open(gm):
@@ -214,18 +219,14 @@ for line in open(gm):
         if s in printed and printed[s] != rec:
             sys.exit("slot %d printed twice with different values" % s)
         printed[s] = rec
-onchain, evidence, nonce = {}, [], None
-for line in open(chain):
-    w = line.split()
-    if w[0] == "reading":
-        d = dict(zip(w[2::2], w[3::2]))
-        if int(d["slot_len_s"]) != 300:
-            sys.exit("slot %s on chain with slot_len_s %s" % (w[1], d["slot_len_s"]))
-        onchain[int(w[1])] = tuple(int(d[k]) for k in ("import_wh", "export_wh", "cum_import_wh", "cum_export_wh", "flags"))
-    elif w[0] == "evidence":
-        evidence.append(int(w[1]))
-    elif w[0] == "verified":
-        nonce = int(w[w.index("nonce") + 1])
+j = json.load(open(chain))
+if j["verified"] is not True:
+    sys.exit("the readings were not verified: %r" % j)
+onchain, evidence, nonce = {}, [e["slot"] for e in j["evidence"]], j["meter_nonce"]
+for r in j["readings"]:
+    if r["slot_len_s"] != 300:
+        sys.exit("slot %d on chain with slot_len_s %d" % (r["slot"], r["slot_len_s"]))
+    onchain[r["slot"]] = tuple(r[k] for k in ("import_wh", "export_wh", "cum_import_wh", "cum_export_wh", "flags"))
 if evidence:
     sys.exit("conflicting readings recorded as evidence for slots %s" % evidence)
 for s, rec in sorted(printed.items()):
@@ -254,6 +255,6 @@ print("%d readings on chain (slots %d..%d, %d clean, flags seen %s), %d printed,
 PY
 ) || exit 1
 echo "$summary"
-echo "meter_node_crash: $kills gridmeter SIGKILLs, $node0_kills node0 SIGKILLs, $chain_stops whole-chain stops (3 validators SIGKILLed), $(tail -1 "$T/chain0.txt"), $(( $(date +%s) - T0 )) s"
+echo "meter_node_crash: $kills gridmeter SIGKILLs, $node0_kills node0 SIGKILLs, $chain_stops whole-chain stops (3 validators SIGKILLed), read back verified at height $(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["height"])' "$T/chain0.json"), $(( $(date +%s) - T0 )) s"
 [ "$(echo "$summary" | awk '{print $1}')" -ge 20 ] || { echo "too few slots metered"; exit 1; }
 no_sanitizer_reports
