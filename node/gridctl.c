@@ -3613,7 +3613,7 @@ static void usage_recharge(FILE *f)
         "\n"
         "Ask the shadow centre's node to mint MICRO micro-units to ACCOUNT against the bank\n"
         "transfer REF.  The request is signed with FILE (a key holding the shadow-centre role,\n"
-        "or listed in the node's shadow_keys); the node signs the Mint with its own shadow key.\n"
+        "or listed in the node's shadow_allowed_keys); the node signs the Mint with its own shadow key.\n"
         "Idempotent: the same REF again mints nothing and prints the first result; the same\n"
         "REF with another account or amount is refused (BANK_REF_CONFLICT).\n"
         "\n"
