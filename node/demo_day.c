@@ -79,7 +79,6 @@ struct household {
     /* day-ahead position per slot, signed Wh (buy +), from the fills */
     int64_t *da_wh;
     uint8_t (*da_order)[CHAIN_HASH_BYTES];
-    bool *id_done;
 };
 
 struct day {
@@ -384,8 +383,7 @@ static void load(struct day *d)
         h->flexible = i % 4 == 3;
         h->da_wh = calloc(DAY_SLOTS, sizeof *h->da_wh);
         h->da_order = calloc(DAY_SLOTS, sizeof *h->da_order);
-        h->id_done = calloc(DAY_SLOTS, sizeof *h->id_done);
-        if (!h->da_wh || !h->da_order || !h->id_done)
+        if (!h->da_wh || !h->da_order)
             die("out of memory");
     }
 }
@@ -1197,6 +1195,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "gridledger-day: unknown command \"%s\"\n%s", cmd, USAGE);
         return 2;
     }
+    for (uint32_t i = 0; i < d.nh; i++) {
+        free(d.h[i].da_wh);
+        free(d.h[i].da_order);
+        sodium_memzero(d.h[i].sk, sizeof d.h[i].sk);
+        sodium_memzero(d.h[i].msk, sizeof d.h[i].msk);
+    }
+    free(d.h);
+    sodium_memzero(d.op_sk, sizeof d.op_sk);
+    sodium_memzero(d.sh_sk, sizeof d.sh_sk);
     if (d.failures)
         printf("\n%d check(s) FAILED\n", d.failures);
     return d.failures ? 1 : 0;
