@@ -957,29 +957,17 @@ static int proven_market_value(const struct rpc_api *api, const struct view *v, 
     return 0;
 }
 
+static json_t *proven_read(const struct rpc_api *api, json_t *params, const uint8_t *key,
+                           size_t klen, const ProtobufCMessageDescriptor *desc,
+                           struct rpc_error *err);
+
 static json_t *m_get_order(const struct rpc_api *api, json_t *params, struct rpc_error *err)
 {
-    struct view v;
     uint8_t id[CHAIN_HASH_BYTES], key[MKT_KEY_ORDER_BYTES];
-    uint64_t height;
-    json_t *o = NULL;
-    if (param_hex_fixed(params, "order_id", id, sizeof id, err) || view_begin(api, &v, err))
+    if (param_hex_fixed(params, "order_id", id, sizeof id, err))
         return NULL;
-    if (view_height(&v, params, &height, err))
-        goto fail;
     mkt_key_order(key, id);
-    if (!(o = json_object())) {
-        err->code = 0;
-        goto fail;
-    }
-    if (proven_market_value(api, &v, height, key, sizeof key, &gl__mkt_order__descriptor, o, err))
-        goto fail;
-    view_end(&v);
-    return o;
-fail:
-    json_decref(o);
-    view_end(&v);
-    return NULL;
+    return proven_read(api, params, key, sizeof key, &gl__mkt_order__descriptor, err);
 }
 
 static json_t *m_get_results(const struct rpc_api *api, json_t *params, struct rpc_error *err)
